@@ -74,21 +74,21 @@ class RTUCell:
         self.n_out = 2 * n
         slabs = L.RTU_MAT_SLABS_LINEAR if self._variant == L.VARIANT_LINEAR else L.RTU_MAT_SLABS_NONLINEAR
         self.vec = np.zeros((L.RTU_VEC_ROWS, n), self.dtype)
-        self.mat = np.zeros((slabs, n, d), self.dtype)
+        self.mat = np.zeros((slabs, d, n), self.dtype)  # input-major: public (n, d) arrays are slab.T
         self.dx = np.zeros(d, self.dtype)
 
         rng = np.random.default_rng(seed)
         nu_log, theta_log = ring_init(rng, n, r_min, r_max, max_phase)
         self.vec[L.RTU_NU] = nu_log
         self.vec[L.RTU_TH] = theta_log
-        self.mat[L.RTU_W1] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))  # LeCun normal
-        self.mat[L.RTU_W2] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))
+        self.mat[L.RTU_W1].T[...] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))  # LeCun normal
+        self.mat[L.RTU_W2].T[...] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))
         self.vec[L.RTU_SRC_NU:L.RTU_SRC_TH + 1] = np.nan  # coefficients stale until computed
 
         self.params = {"nu_log": self.vec[L.RTU_NU], "theta_log": self.vec[L.RTU_TH],
-                       "w1": self.mat[L.RTU_W1], "w2": self.mat[L.RTU_W2]}
+                       "w1": self.mat[L.RTU_W1].T, "w2": self.mat[L.RTU_W2].T}
         self.grads = {"nu_log": self.vec[L.RTU_GR_NU], "theta_log": self.vec[L.RTU_GR_TH],
-                      "w1": self.mat[L.RTU_GW1], "w2": self.mat[L.RTU_GW2]}
+                      "w1": self.mat[L.RTU_GW1].T, "w2": self.mat[L.RTU_GW2].T}
         self.y = self.vec[L.RTU_Y1:L.RTU_Y2 + 1].reshape(-1)
         assert np.shares_memory(self.y, self.vec)  # rows Y1, Y2 adjacent: y is a view of length 2n
         self.state = self.vec[L.RTU_C1:L.RTU_C2 + 1]
@@ -100,6 +100,7 @@ class RTUCell:
         self.vec[L.RTU_C1:L.RTU_C2 + 1] = 0.0
         self.vec[L.RTU_Y1:L.RTU_U2 + 1] = 0.0
         self.vec[L.RTU_S1_NU:L.RTU_S2_TH + 1] = 0.0
+        self.vec[L.RTU_GR_NU:] = 0.0
         self.mat[L.RTU_S1_W1:] = 0.0
 
     def refresh_coefficients(self):
@@ -118,10 +119,10 @@ class RTUCell:
         """
         out = {"S1_nu_log": self.vec[L.RTU_S1_NU], "S2_nu_log": self.vec[L.RTU_S2_NU],
                "S1_theta_log": self.vec[L.RTU_S1_TH], "S2_theta_log": self.vec[L.RTU_S2_TH],
-               "S1_w1": self.mat[L.RTU_S1_W1], "S2_w1": self.mat[L.RTU_S2_W1]}
+               "S1_w1": self.mat[L.RTU_S1_W1].T, "S2_w1": self.mat[L.RTU_S2_W1].T}
         if self._variant == L.VARIANT_NONLINEAR:
-            out["S1_w2"] = self.mat[L.RTU_S1_W2]
-            out["S2_w2"] = self.mat[L.RTU_S2_W2]
+            out["S1_w2"] = self.mat[L.RTU_S1_W2].T
+            out["S2_w2"] = self.mat[L.RTU_S2_W2].T
         return out
 
     # ------------------------------------------------------------------ checked door
@@ -217,7 +218,7 @@ class LRUCell:
         _check_ring(r_min, r_max, max_phase, owner)
         n, d, m = self.n_hidden, self.n_in, self.n_out
         self.vec = np.zeros((L.LRU_VEC_ROWS, n), self.dtype)
-        self.mat = np.zeros((L.LRU_MAT_SLABS, n, d), self.dtype)
+        self.mat = np.zeros((L.LRU_MAT_SLABS, d, n), self.dtype)  # input-major: public (n, d) = slab.T
         self.cmat = np.zeros((L.LRU_CMAT_SLABS, m, n), self.dtype)
         self.y = np.zeros(m, self.dtype)
         self.dx = np.zeros(d, self.dtype)
@@ -227,19 +228,19 @@ class LRUCell:
         self.vec[L.LRU_NU] = nu_log
         self.vec[L.LRU_TH] = theta_log
         self.vec[L.LRU_GLOG] = 0.5 * np.log(-np.expm1(-2.0 * np.exp(nu_log)))  # log sqrt(1 - |lambda|^2)
-        self.mat[L.LRU_B_RE] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
-        self.mat[L.LRU_B_IM] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
+        self.mat[L.LRU_B_RE].T[...] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
+        self.mat[L.LRU_B_IM].T[...] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
         self.cmat[L.LRU_C_RE] = rng.normal(0.0, np.sqrt(0.5 / n), size=(m, n))
         self.cmat[L.LRU_C_IM] = rng.normal(0.0, np.sqrt(0.5 / n), size=(m, n))
         self.vec[L.LRU_SRC_NU:L.LRU_SRC_GLOG + 1] = np.nan
 
         self.params = {"nu_log": self.vec[L.LRU_NU], "theta_log": self.vec[L.LRU_TH],
                        "gamma_log": self.vec[L.LRU_GLOG],
-                       "B_re": self.mat[L.LRU_B_RE], "B_im": self.mat[L.LRU_B_IM],
+                       "B_re": self.mat[L.LRU_B_RE].T, "B_im": self.mat[L.LRU_B_IM].T,
                        "C_re": self.cmat[L.LRU_C_RE], "C_im": self.cmat[L.LRU_C_IM]}
         self.grads = {"nu_log": self.vec[L.LRU_GR_NU], "theta_log": self.vec[L.LRU_GR_TH],
                       "gamma_log": self.vec[L.LRU_GR_GLOG],
-                      "B_re": self.mat[L.LRU_GB_RE], "B_im": self.mat[L.LRU_GB_IM],
+                      "B_re": self.mat[L.LRU_GB_RE].T, "B_im": self.mat[L.LRU_GB_IM].T,
                       "C_re": self.cmat[L.LRU_GC_RE], "C_im": self.cmat[L.LRU_GC_IM]}
         self.state = self.vec[L.LRU_H_RE:L.LRU_H_IM + 1]
         self.refresh_coefficients()
@@ -259,7 +260,7 @@ class LRUCell:
         """RTRL traces as views: complex dh/dlambda, dh/dgamma (n,) and dh/dB (n, d), as re/im pairs."""
         return {"e_lambda_re": self.vec[L.LRU_E_LAM_RE], "e_lambda_im": self.vec[L.LRU_E_LAM_IM],
                 "e_gamma_re": self.vec[L.LRU_E_G_RE], "e_gamma_im": self.vec[L.LRU_E_G_IM],
-                "e_B_re": self.mat[L.LRU_EB_RE], "e_B_im": self.mat[L.LRU_EB_IM]}
+                "e_B_re": self.mat[L.LRU_EB_RE].T, "e_B_im": self.mat[L.LRU_EB_IM].T}
 
     def _check_x(self, x):
         check_vector(x, self.n_in, self.dtype, "x", "LRUCell")
@@ -299,7 +300,7 @@ class LRUCell:
         return self.y
 
     def grad_unchecked(self, dy, with_input_grad=False):
-        lru_k.lru_grad(self.dx, dy, self.vec, self.mat, self.cmat, self.dx, with_input_grad)
+        lru_k.lru_grad(dy, self.vec, self.mat, self.cmat, self.dx, with_input_grad)
         return self.grads
 
     def step_grad_unchecked(self, x, dy, with_input_grad=False):

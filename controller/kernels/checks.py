@@ -2,10 +2,10 @@
 and the finiteness test are reliable (DESIGN §6 item 5)."""
 import math
 
-from numba import njit
+from controller.kernels.jit import exact
 
 
-@njit(cache=True)
+@exact
 def first_non_finite(x):
     """Index of the first NaN or +-inf in x: (m,) float array, or -1 if every value is finite."""
     for i in range(x.shape[0]):

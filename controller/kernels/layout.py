@@ -35,9 +35,18 @@ RTU_S1_TH = 22      # RTRL trace dc1/dtheta_log
 RTU_S2_TH = 23      # RTRL trace dc2/dtheta_log
 RTU_GR_NU = 24      # gradient wrt nu_log (rows GR_NU, GR_TH adjacent)
 RTU_GR_TH = 25      # gradient wrt theta_log
-RTU_VEC_ROWS = 26
+RTU_D1 = 26         # scratch: delta1 = dL/dc1_t of the current gradient
+RTU_D2 = 27         # scratch: delta2 = dL/dc2_t
+RTU_FP1 = 28        # scratch: f'(a1_t) (non-linear RTU; 1 for the linear RTU)
+RTU_FP2 = 29        # scratch: f'(a2_t)
+RTU_Q1 = 30         # scratch: eta * dL/da1_t, the one-step input path
+RTU_Q2 = 31         # scratch: eta * dL/da2_t
+RTU_VEC_ROWS = 32
 
-# ---------------------------------------------------------------- RTU: mat slabs, each (n, d)
+# ---------------------------------------------------------------- RTU: mat slabs, each (d, n)
+# Input-major: slab[j, k] belongs to unit k and input j, so the public (n, d) arrays are the transposed
+# views slab.T (Fortran-ordered, shape (n, d)). The kernels then sweep inputs in the outer loop and
+# units in the contiguous inner loop, which vectorises over units with no per-unit horizontal sums.
 RTU_W1 = 0          # parameter w1
 RTU_W2 = 1          # parameter w2
 RTU_GW1 = 2         # gradient wrt w1
@@ -88,7 +97,7 @@ LRU_GR_TH = 24
 LRU_GR_GLOG = 25
 LRU_VEC_ROWS = 26
 
-# ---------------------------------------------------------------- LRU: mat slabs, each (n, d)
+# ---------------------------------------------------------------- LRU: mat slabs, each (d, n), input-major as for the RTU
 LRU_B_RE = 0
 LRU_B_IM = 1
 LRU_GB_RE = 2

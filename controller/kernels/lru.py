@@ -4,17 +4,20 @@
     y_t = Re(C h_t)
 
 Packed arrays (rows and slabs in ``controller.kernels.layout``), all one dtype, C-contiguous:
-``vec`` (LRU_VEC_ROWS, n), ``mat`` (LRU_MAT_SLABS, n, d) with B and its trace, ``cmat``
+``vec`` (LRU_VEC_ROWS, n), ``mat`` (LRU_MAT_SLABS, d, n) with B, its gradient and its trace, input-major
+(slab[j, k] is unit k, input j; the public (n, d) arrays are slab.T), ``cmat``
 (LRU_CMAT_SLABS, m, n) with C and its gradient, ``y`` (m,) the output, ``dx`` (d,) the input gradient.
 
 Traces (complex, element-wise over units): e_lam <- lambda e_lam + h_{t-1};  e_g <- lambda e_g + B x_t;
 e_B <- lambda e_B + gamma x^T. For a real parameter p with dh/dp = s and q = dL/dRe h - i dL/dIm h,
 dL/dp = Re(q s). C is trained one-step (y depends on C only through the current h).
-Twins: ``controller.reference.lru_step_reference`` / ``lru_grad_reference``.
+Like the RTU kernels (see ``controller.kernels.rtu``), every public kernel is one call of a single
+function, ``_lru_pass``, that streams each slab once. Twins: ``controller.reference.lru_step_reference``
+/ ``lru_grad_reference``.
 """
 import math
 
-from numba import njit
+from controller.kernels.jit import exact, kernel
 
 from controller.kernels.layout import (
     LRU_B_IM, LRU_B_RE, LRU_BX_IM, LRU_BX_RE, LRU_C_IM, LRU_C_RE, LRU_E_G_IM, LRU_E_G_RE,
@@ -23,10 +26,9 @@ from controller.kernels.layout import (
     LRU_LAM_IM, LRU_LAM_RE, LRU_NU, LRU_PH_IM, LRU_PH_RE, LRU_Q_IM, LRU_Q_RE, LRU_SRC_GLOG, LRU_SRC_NU,
     LRU_SRC_TH, LRU_TH,
 )
-from controller.kernels.rtu import FASTMATH
 
 
-@njit(cache=True)
+@exact
 def _coefficients_row(vec, k):
     e_nu = math.exp(float(vec[LRU_NU, k]))
     e_th = math.exp(float(vec[LRU_TH, k]))
@@ -41,188 +43,187 @@ def _coefficients_row(vec, k):
     vec[LRU_SRC_GLOG, k] = vec[LRU_GLOG, k]
 
 
-@njit(cache=True)
+@exact
 def _ensure_coefficients(vec, k):
     if (vec[LRU_NU, k] != vec[LRU_SRC_NU, k] or vec[LRU_TH, k] != vec[LRU_SRC_TH, k]
             or vec[LRU_GLOG, k] != vec[LRU_SRC_GLOG, k]):
         _coefficients_row(vec, k)
 
 
-@njit(cache=True)
+@exact
 def lru_refresh_coefficients(vec):
     """Recompute lambda, gamma, e^nu, e^theta for every unit whose parameters changed. In place."""
     for k in range(vec.shape[1]):
         _ensure_coefficients(vec, k)
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def _forward_row(k, x, vec, mat):
-    _ensure_coefficients(vec, k)
-    br = mat[LRU_B_RE, k]
-    bi = mat[LRU_B_IM, k]
-    zero = vec.dtype.type(0.0)
-    ur = zero
-    ui = zero
-    for j in range(x.shape[0]):
-        ur += br[j] * x[j]
-        ui += bi[j] * x[j]
-    lr = vec[LRU_LAM_RE, k]
-    li = vec[LRU_LAM_IM, k]
-    gam = vec[LRU_GAMMA, k]
-    hr = vec[LRU_H_RE, k]
-    hi = vec[LRU_H_IM, k]
-    vec[LRU_PH_RE, k] = hr
-    vec[LRU_PH_IM, k] = hi
-    vec[LRU_BX_RE, k] = ur
-    vec[LRU_BX_IM, k] = ui
-    vec[LRU_H_RE, k] = lr * hr - li * hi + gam * ur
-    vec[LRU_H_IM, k] = lr * hi + li * hr + gam * ui
+@kernel
+def _lru_pass(x, dy, vec, mat, cmat, y, dx, do_forward, do_traces, do_grad, want_dx):
+    """The one LRU kernel; the public kernels below choose its phases.
 
-
-@njit(cache=True, fastmath=FASTMATH)
-def _readout(vec, cmat, y):
-    """y = Re(C h) = C_re h_re - C_im h_im, y: (m,) out."""
-    hr = vec[LRU_H_RE]
-    hi = vec[LRU_H_IM]
-    for m in range(y.shape[0]):
-        cr = cmat[LRU_C_RE, m]
-        ci = cmat[LRU_C_IM, m]
-        acc = vec.dtype.type(0.0)
-        for k in range(hr.shape[0]):
-            acc += cr[k] * hr[k] - ci[k] * hi[k]
-        y[m] = acc
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _traces_row(k, x, vec, mat):
-    lr = vec[LRU_LAM_RE, k]
-    li = vec[LRU_LAM_IM, k]
-    gam = vec[LRU_GAMMA, k]
-    a = vec[LRU_E_LAM_RE, k]
-    b = vec[LRU_E_LAM_IM, k]
-    vec[LRU_E_LAM_RE, k] = lr * a - li * b + vec[LRU_PH_RE, k]
-    vec[LRU_E_LAM_IM, k] = lr * b + li * a + vec[LRU_PH_IM, k]
-    a = vec[LRU_E_G_RE, k]
-    b = vec[LRU_E_G_IM, k]
-    vec[LRU_E_G_RE, k] = lr * a - li * b + vec[LRU_BX_RE, k]
-    vec[LRU_E_G_IM, k] = lr * b + li * a + vec[LRU_BX_IM, k]
-    er = mat[LRU_EB_RE, k]
-    ei = mat[LRU_EB_IM, k]
-    for j in range(x.shape[0]):
-        a = er[j]
-        b = ei[j]
-        er[j] = lr * a - li * b + gam * x[j]
-        ei[j] = lr * b + li * a
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _output_grad(dy, vec, cmat):
-    """dL/dRe h and dL/dIm h into rows Q_RE, Q_IM; the one-step gradient of C into GC slabs."""
+    x: (d,), dy: (m,), y: (m,) out, dx: (d,) out when want_dx; vec, mat, cmat in/out (module docstring).
+    """
     n = vec.shape[1]
-    qr = vec[LRU_Q_RE]
-    qi = vec[LRU_Q_IM]
-    hr = vec[LRU_H_RE]
-    hi = vec[LRU_H_IM]
-    for k in range(n):
-        qr[k] = 0
-        qi[k] = 0
-    for m in range(dy.shape[0]):
-        g = dy[m]
-        cr = cmat[LRU_C_RE, m]
-        ci = cmat[LRU_C_IM, m]
-        gcr = cmat[LRU_GC_RE, m]
-        gci = cmat[LRU_GC_IM, m]
+    d = x.shape[0]
+    zero = vec.dtype.type(0.0)
+    if do_forward:
         for k in range(n):
-            qr[k] += g * cr[k]
-            qi[k] -= g * ci[k]
-            gcr[k] = g * hr[k]
-            gci[k] = -g * hi[k]
+            if (vec[LRU_NU, k] != vec[LRU_SRC_NU, k] or vec[LRU_TH, k] != vec[LRU_SRC_TH, k]
+                    or vec[LRU_GLOG, k] != vec[LRU_SRC_GLOG, k]):
+                _coefficients_row(vec, k)
+            vec[LRU_BX_RE, k] = zero
+            vec[LRU_BX_IM, k] = zero
+        j = 0
+        while j + 4 <= d:
+            x0 = x[j]
+            x1 = x[j + 1]
+            x2 = x[j + 2]
+            x3 = x[j + 3]
+            for k in range(n):
+                vec[LRU_BX_RE, k] += (mat[LRU_B_RE, j, k] * x0 + mat[LRU_B_RE, j + 1, k] * x1
+                                      + mat[LRU_B_RE, j + 2, k] * x2 + mat[LRU_B_RE, j + 3, k] * x3)
+                vec[LRU_BX_IM, k] += (mat[LRU_B_IM, j, k] * x0 + mat[LRU_B_IM, j + 1, k] * x1
+                                      + mat[LRU_B_IM, j + 2, k] * x2 + mat[LRU_B_IM, j + 3, k] * x3)
+            j += 4
+        while j < d:
+            xj = x[j]
+            for k in range(n):
+                vec[LRU_BX_RE, k] += mat[LRU_B_RE, j, k] * xj
+                vec[LRU_BX_IM, k] += mat[LRU_B_IM, j, k] * xj
+            j += 1
+        for k in range(n):
+            lr = vec[LRU_LAM_RE, k]
+            li = vec[LRU_LAM_IM, k]
+            gam = vec[LRU_GAMMA, k]
+            hr = vec[LRU_H_RE, k]
+            hi = vec[LRU_H_IM, k]
+            vec[LRU_PH_RE, k] = hr
+            vec[LRU_PH_IM, k] = hi
+            vec[LRU_H_RE, k] = lr * hr - li * hi + gam * vec[LRU_BX_RE, k]
+            vec[LRU_H_IM, k] = lr * hi + li * hr + gam * vec[LRU_BX_IM, k]
+        # y = Re(C h) = C_re h_re - C_im h_im
+        for m in range(y.shape[0]):
+            acc = zero
+            for k in range(n):
+                acc += cmat[LRU_C_RE, m, k] * vec[LRU_H_RE, k] - cmat[LRU_C_IM, m, k] * vec[LRU_H_IM, k]
+            y[m] = acc
 
-
-@njit(cache=True, fastmath=FASTMATH)
-def _grad_row(k, x, vec, mat, dx, want_dx):
-    a = vec[LRU_Q_RE, k]   # q = a - i b
-    b = vec[LRU_Q_IM, k]
-    lr = vec[LRU_LAM_RE, k]
-    li = vec[LRU_LAM_IM, k]
-    gam = vec[LRU_GAMMA, k]
-    elr = vec[LRU_E_LAM_RE, k]
-    eli = vec[LRU_E_LAM_IM, k]
-    pr = elr * lr - eli * li          # p = e_lam * lambda
-    pi = elr * li + eli * lr
-    e_nu = vec[LRU_E_NU, k]
-    e_th = vec[LRU_E_TH, k]
-    vec[LRU_GR_NU, k] = -e_nu * (a * pr + b * pi)           # s = -e^nu p
-    vec[LRU_GR_TH, k] = e_th * (b * pr - a * pi)            # s = i e^theta p
-    vec[LRU_GR_GLOG, k] = gam * (a * vec[LRU_E_G_RE, k] + b * vec[LRU_E_G_IM, k])  # s = gamma e_g
-    er = mat[LRU_EB_RE, k]
-    ei = mat[LRU_EB_IM, k]
-    gr = mat[LRU_GB_RE, k]
-    gi = mat[LRU_GB_IM, k]
-    for j in range(dx.shape[0]):
-        u = er[j]
-        v = ei[j]
-        gr[j] = a * u + b * v     # s = e_B
-        gi[j] = b * u - a * v     # s = i e_B
     if want_dx:
-        ga = gam * a
-        gb = gam * b
-        br = mat[LRU_B_RE, k]
-        bi = mat[LRU_B_IM, k]
-        for j in range(dx.shape[0]):
-            dx[j] += ga * br[j] + gb * bi[j]  # s = gamma B[k, j]
+        for j in range(d):
+            dx[j] = zero
+    if not (do_traces or do_grad):
+        return
+
+    if do_traces:
+        for k in range(n):
+            lr = vec[LRU_LAM_RE, k]
+            li = vec[LRU_LAM_IM, k]
+            a = vec[LRU_E_LAM_RE, k]
+            b = vec[LRU_E_LAM_IM, k]
+            vec[LRU_E_LAM_RE, k] = lr * a - li * b + vec[LRU_PH_RE, k]  # e_lam <- lam e_lam + h_{t-1}
+            vec[LRU_E_LAM_IM, k] = lr * b + li * a + vec[LRU_PH_IM, k]
+            a = vec[LRU_E_G_RE, k]
+            b = vec[LRU_E_G_IM, k]
+            vec[LRU_E_G_RE, k] = lr * a - li * b + vec[LRU_BX_RE, k]    # e_g <- lam e_g + B x_t
+            vec[LRU_E_G_IM, k] = lr * b + li * a + vec[LRU_BX_IM, k]
+
+    if do_grad:
+        # q = dL/dRe h - i dL/dIm h = a - i b, with a = C_re^T dy and b = C_im^T dy; C one-step.
+        for k in range(n):
+            vec[LRU_Q_RE, k] = zero
+            vec[LRU_Q_IM, k] = zero
+        for m in range(dy.shape[0]):
+            g = dy[m]
+            for k in range(n):
+                vec[LRU_Q_RE, k] += g * cmat[LRU_C_RE, m, k]
+                vec[LRU_Q_IM, k] += g * cmat[LRU_C_IM, m, k]
+                cmat[LRU_GC_RE, m, k] = g * vec[LRU_H_RE, k]
+                cmat[LRU_GC_IM, m, k] = -g * vec[LRU_H_IM, k]
+        for k in range(n):
+            a = vec[LRU_Q_RE, k]
+            b = vec[LRU_Q_IM, k]
+            lr = vec[LRU_LAM_RE, k]
+            li = vec[LRU_LAM_IM, k]
+            elr = vec[LRU_E_LAM_RE, k]
+            eli = vec[LRU_E_LAM_IM, k]
+            pr = elr * lr - eli * li          # p = e_lam lambda
+            pi = elr * li + eli * lr
+            vec[LRU_GR_NU, k] = -vec[LRU_E_NU, k] * (a * pr + b * pi)   # dh/dnu = -e^nu p
+            vec[LRU_GR_TH, k] = vec[LRU_E_TH, k] * (b * pr - a * pi)    # dh/dtheta = i e^theta p
+            vec[LRU_GR_GLOG, k] = vec[LRU_GAMMA, k] * (a * vec[LRU_E_G_RE, k] + b * vec[LRU_E_G_IM, k])
+
+    for j in range(d):
+        xj = x[j]
+        if do_traces and do_grad:
+            for k in range(n):
+                lr = vec[LRU_LAM_RE, k]
+                li = vec[LRU_LAM_IM, k]
+                u = mat[LRU_EB_RE, j, k]
+                v = mat[LRU_EB_IM, j, k]
+                er = lr * u - li * v + vec[LRU_GAMMA, k] * xj   # e_B <- lam e_B + gamma x^T
+                ei = lr * v + li * u
+                mat[LRU_EB_RE, j, k] = er
+                mat[LRU_EB_IM, j, k] = ei
+                a = vec[LRU_Q_RE, k]
+                b = vec[LRU_Q_IM, k]
+                mat[LRU_GB_RE, j, k] = a * er + b * ei          # dh/dB_re = e_B
+                mat[LRU_GB_IM, j, k] = b * er - a * ei          # dh/dB_im = i e_B
+        elif do_traces:
+            for k in range(n):
+                lr = vec[LRU_LAM_RE, k]
+                li = vec[LRU_LAM_IM, k]
+                u = mat[LRU_EB_RE, j, k]
+                v = mat[LRU_EB_IM, j, k]
+                mat[LRU_EB_RE, j, k] = lr * u - li * v + vec[LRU_GAMMA, k] * xj
+                mat[LRU_EB_IM, j, k] = lr * v + li * u
+        else:
+            for k in range(n):
+                er = mat[LRU_EB_RE, j, k]
+                ei = mat[LRU_EB_IM, j, k]
+                a = vec[LRU_Q_RE, k]
+                b = vec[LRU_Q_IM, k]
+                mat[LRU_GB_RE, j, k] = a * er + b * ei
+                mat[LRU_GB_IM, j, k] = b * er - a * ei
+        if want_dx and do_grad:
+            # dL/dx_j = Re(sum_k q_k gamma_k B[k, j]) (one-step path)
+            acc = zero
+            for k in range(n):
+                acc += vec[LRU_GAMMA, k] * (vec[LRU_Q_RE, k] * mat[LRU_B_RE, j, k]
+                                            + vec[LRU_Q_IM, k] * mat[LRU_B_IM, j, k])
+            dx[j] = acc
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel
 def lru_forward(x, vec, mat, cmat, y):
-    """Forward only: h_{t-1} -> h_t, y = Re(C h_t). x: (d,) in; vec in/out; y: (m,) out."""
-    for k in range(vec.shape[1]):
-        _forward_row(k, x, vec, mat)
-    _readout(vec, cmat, y)
+    """Forward only: h_{t-1} -> h_t, y = Re(C h_t). x: (d,) in; vec in/out; y: (m,) out.
+
+    Follow with ``lru_traces_grad`` (same x) before the next forward to keep RTRL exact.
+    """
+    _lru_pass(x, y, vec, mat, cmat, y, x, True, False, False, False)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel
 def lru_step(x, vec, mat, cmat, y):
     """Fused forward + RTRL trace update. Twin: reference.lru_step_reference."""
-    for k in range(vec.shape[1]):
-        _forward_row(k, x, vec, mat)
-        _traces_row(k, x, vec, mat)
-    _readout(vec, cmat, y)
+    _lru_pass(x, y, vec, mat, cmat, y, x, True, True, False, False)
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def lru_grad(x, dy, vec, mat, cmat, dx, want_dx):
-    """Gradients at the current step for dL/dy_t = dy: (m,). Rows GR_*, slabs GB_*, GC_* out.
-
-    x is unused (kept so every LRU learning kernel takes the same leading arguments).
+@kernel
+def lru_grad(dy, vec, mat, cmat, dx, want_dx):
+    """Gradients at the current step for dL/dy_t = dy: (m,). Rows GR_*, slabs GB_*, GC_* out;
+    if want_dx, dx: (d,) out = dL/dx_t along the one-step path. State and traces untouched.
     Twin: reference.lru_grad_reference.
     """
-    if want_dx:
-        for j in range(dx.shape[0]):
-            dx[j] = 0
-    _output_grad(dy, vec, cmat)
-    for k in range(vec.shape[1]):
-        _grad_row(k, x, vec, mat, dx, want_dx)
+    _lru_pass(dx, dy, vec, mat, cmat, dy, dx, False, False, True, want_dx)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel
 def lru_traces_grad(x, dy, vec, mat, cmat, dx, want_dx):
     """After ``lru_forward(x)``: the trace update for that step, then the gradients for dy."""
-    if want_dx:
-        for j in range(dx.shape[0]):
-            dx[j] = 0
-    _output_grad(dy, vec, cmat)
-    for k in range(vec.shape[1]):
-        _traces_row(k, x, vec, mat)
-        _grad_row(k, x, vec, mat, dx, want_dx)
+    _lru_pass(x, dy, vec, mat, cmat, dy, dx, False, True, True, want_dx)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel
 def lru_step_grad(x, dy, vec, mat, cmat, y, dx, want_dx):
-    """Fused forward + traces + gradients for a dL/dy_t = dy known in advance.
-
-    The read-out needs every unit's new state before the output gradient, so this is two passes:
-    forward + traces, then gradients.
-    """
-    lru_step(x, vec, mat, cmat, y)
-    lru_grad(x, dy, vec, mat, cmat, dx, want_dx)
+    """Fused forward + traces + gradients for a dL/dy_t = dy known in advance."""
+    _lru_pass(x, dy, vec, mat, cmat, y, dx, True, True, True, want_dx)
