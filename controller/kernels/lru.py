@@ -128,7 +128,8 @@ def _lru_pass(x, dy, vec, mat, cmat, y, dx, do_forward, do_traces, do_grad, want
             vec[LRU_E_G_IM, k] = lr * b + li * a + vec[LRU_BX_IM, k]
 
     if do_grad:
-        # q = dL/dRe h - i dL/dIm h = a - i b, with a = C_re^T dy and b = C_im^T dy; C one-step.
+        # q = dL/dRe h - i dL/dIm h = a - i b: a = dL/dRe h = C_re^T dy, b = dL/dIm h = -C_im^T dy.
+        # C is trained one-step (y_t depends on C only through h_t).
         for k in range(n):
             vec[LRU_Q_RE, k] = zero
             vec[LRU_Q_IM, k] = zero
@@ -136,7 +137,7 @@ def _lru_pass(x, dy, vec, mat, cmat, y, dx, do_forward, do_traces, do_grad, want
             g = dy[m]
             for k in range(n):
                 vec[LRU_Q_RE, k] += g * cmat[LRU_C_RE, m, k]
-                vec[LRU_Q_IM, k] += g * cmat[LRU_C_IM, m, k]
+                vec[LRU_Q_IM, k] -= g * cmat[LRU_C_IM, m, k]
                 cmat[LRU_GC_RE, m, k] = g * vec[LRU_H_RE, k]
                 cmat[LRU_GC_IM, m, k] = -g * vec[LRU_H_IM, k]
         for k in range(n):
