@@ -24,7 +24,7 @@ from numba.extending import overload
 from controller.kernels.jit import FASTMATH, kernel
 from controller.kernels.layout import ACT_IDENTITY, ACT_RELU, ACT_TANH
 
-_DEPTH = 6          # continued-fraction depth; the truncation error at |y| <= 2.5 is below float32 ulp
+_DEPTH = 6          # continued-fraction depth: truncation error <= 1.4e-7 relative on |y| <= 2.5
 _CLAMP = 10.0       # |x| beyond this: tanh(x) == 1 in float32
 _DOUBLINGS = 2      # y = x / 2**_DOUBLINGS
 

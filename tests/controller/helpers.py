@@ -15,6 +15,8 @@ def load_params(cell, params):
 
 def rel_err(a, b):
     """max |a - b| / max(|b|, tiny): one number for 'agree to this relative precision'."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
+    a = np.asarray(a)
+    b = np.asarray(b)  # real or complex; float32 inputs are promoted by the subtraction below
+    if b.dtype == np.float32:
+        b = b.astype(np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))

@@ -1,0 +1,188 @@
+"""The numba kernels equal their NumPy twins step by step (controller.reference), including the
+linear RTU's two-trace shortcut (DESIGN §3.3), the split forward / traces_grad path, float32 vs
+float64, and writes into the public parameter arrays."""
+import numpy as np
+import pytest
+
+from controller.cells import LRUCell, RTUCell
+from controller.reference import (
+    lru_grad_reference, lru_reference_state, lru_step_reference, rtu_grad_reference,
+    rtu_reference_state, rtu_step_reference,
+)
+from tests.controller.helpers import load_params, params_of, rel_err
+
+VARIANTS = ["linear", "nonlinear"]
+ACTIVATIONS = ["tanh", "relu", "identity"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_rtu_kernel_equals_twin_every_step(variant, activation, rng):
+    n, d = 7, 5
+    cell = RTUCell(d, n, variant=variant, activation=activation, seed=5)
+    params = params_of(cell)
+    st = rtu_reference_state(n, d)
+    for t in range(60):
+        if t == 31:
+            cell.reset()
+            st = rtu_reference_state(n, d)
+        x = rng.normal(size=d)
+        dy = rng.normal(size=2 * n)
+        y_ref, st = rtu_step_reference(params, st, x, variant, activation)
+        g_ref, dx_ref = rtu_grad_reference(params, st, dy, variant, activation)
+        y = cell.step(x)
+        grads = cell.grad(dy, with_input_grad=True)
+        assert rel_err(y, y_ref) < 1e-12, t
+        np.testing.assert_allclose(cell.state, np.stack([st["c1"], st["c2"]]), rtol=1e-12, atol=1e-14)
+        for name, trace in cell.traces.items():
+            assert rel_err(trace, st[name]) < 1e-12, (t, name)
+        for k in params:
+            assert rel_err(grads[k], g_ref[k]) < 1e-11, (t, k)
+        assert rel_err(cell.dx, dx_ref) < 1e-11, t
+
+
+def test_linear_rtu_needs_only_two_w_traces(rng):
+    """Linear RTU: the independently updated w2 traces are the w1 traces turned by 90 degrees
+    (S1_w2 = -S2_w1, S2_w2 = S1_w1) at every step, so the kernel stores two (n, d) traces, not four."""
+    n, d = 6, 4
+    params = params_of(RTUCell(d, n, seed=7))
+    st = rtu_reference_state(n, d)
+    for _ in range(80):
+        rtu_step_reference(params, st, rng.normal(size=d), "linear", "tanh")
+        np.testing.assert_allclose(st["S1_w2"], -st["S2_w1"], rtol=0, atol=1e-13)
+        np.testing.assert_allclose(st["S2_w2"], st["S1_w1"], rtol=0, atol=1e-13)
+    assert np.abs(st["S1_w1"]).max() > 1e-2
+    cell = RTUCell(d, n, seed=7)
+    assert set(cell.traces) == {"S1_nu_log", "S2_nu_log", "S1_theta_log", "S2_theta_log",
+                                "S1_w1", "S2_w1"}
+    assert cell.mat.shape[0] == 6  # w1, w2, two gradients, two traces
+
+
+def test_nonlinear_rtu_needs_all_four_w_traces(rng):
+    """The shortcut does not hold for the non-linear RTU (f' differs between the two halves)."""
+    n, d = 6, 4
+    params = params_of(RTUCell(d, n, variant="nonlinear", seed=7))
+    st = rtu_reference_state(n, d)
+    for _ in range(20):
+        rtu_step_reference(params, st, rng.normal(size=d), "nonlinear", "tanh")
+    assert np.abs(st["S1_w2"] + st["S2_w1"]).max() > 1e-3
+    assert RTUCell(d, n, variant="nonlinear").mat.shape[0] == 8
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_forward_then_traces_grad_equals_step_then_grad(variant, rng):
+    """The act-then-learn split gives exactly the fused results (bit for bit)."""
+    n, d = 9, 6
+    a = RTUCell(d, n, variant=variant, seed=8)
+    b = RTUCell(d, n, variant=variant, seed=8)
+    c = RTUCell(d, n, variant=variant, seed=8)
+    for _ in range(40):
+        x = rng.normal(size=d)
+        dy = rng.normal(size=2 * n)
+        ya = a.step(x).copy()
+        ga = {k: v.copy() for k, v in a.grad(dy, with_input_grad=True).items()}
+        dxa = a.dx.copy()
+        yb = b.forward(x).copy()
+        gb = b.traces_grad(x, dy, with_input_grad=True)
+        yc, gc = c.step_grad(x, dy, with_input_grad=True)
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(ya, yc)
+        np.testing.assert_array_equal(dxa, b.dx)
+        np.testing.assert_array_equal(dxa, c.dx)
+        for k in ga:
+            np.testing.assert_array_equal(ga[k], gb[k])
+            np.testing.assert_array_equal(ga[k], gc[k])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_float32_agrees_with_float64(variant, rng):
+    """Same parameters in both precisions: outputs and gradients agree within float32 tolerance."""
+    n, d = 32, 16
+    c64 = RTUCell(d, n, variant=variant, dtype=np.float64, seed=9)
+    c32 = RTUCell(d, n, variant=variant, dtype=np.float32, seed=9)
+    load_params(c32, params_of(c64))
+    for t in range(100):
+        x = rng.normal(size=d)
+        dy = rng.normal(size=2 * n)
+        y64 = c64.step(x)
+        y32 = c32.step(x.astype(np.float32))
+        assert rel_err(y32, y64) < 1e-5, t
+        g64 = c64.grad(dy)
+        g32 = c32.grad(dy.astype(np.float32))
+        for k in g64:
+            assert g32[k].dtype == np.float32
+            assert rel_err(g32[k], g64[k]) < 1e-4, (t, k)
+
+
+def test_lru_kernel_equals_twin_every_step(rng):
+    n, d, m = 7, 5, 3
+    cell = LRUCell(d, n, n_out=m, seed=10)
+    params = params_of(cell)
+    st = lru_reference_state(n, d)
+    for t in range(60):
+        if t == 25:
+            cell.reset()
+            st = lru_reference_state(n, d)
+        x = rng.normal(size=d)
+        dy = rng.normal(size=m)
+        y_ref, st = lru_step_reference(params, st, x)
+        g_ref, dx_ref = lru_grad_reference(params, st, dy)
+        y = cell.step(x)
+        grads = cell.grad(dy, with_input_grad=True)
+        assert rel_err(y, y_ref) < 1e-12
+        tr = cell.traces
+        assert rel_err(tr["e_B_re"] + 1j * tr["e_B_im"], st["e_B"]) < 1e-12
+        assert rel_err(tr["e_lambda_re"] + 1j * tr["e_lambda_im"], st["e_lambda"]) < 1e-12
+        for k in params:
+            assert rel_err(grads[k], g_ref[k]) < 1e-11, (t, k)
+        assert rel_err(cell.dx, dx_ref) < 1e-11
+
+
+def test_lru_float32_agrees_with_float64(rng):
+    c64 = LRUCell(8, 16, dtype=np.float64, seed=11)
+    c32 = LRUCell(8, 16, dtype=np.float32, seed=11)
+    load_params(c32, params_of(c64))
+    for _ in range(100):
+        x = rng.normal(size=8)
+        dy = rng.normal(size=16)
+        assert rel_err(c32.step(x.astype(np.float32)), c64.step(x)) < 1e-5
+        g64 = c64.grad(dy)
+        g32 = c32.grad(dy.astype(np.float32))
+        for k in g64:
+            assert rel_err(g32[k], g64[k]) < 1e-4, k
+
+
+@pytest.mark.parametrize("cls", [RTUCell, LRUCell])
+def test_writing_params_changes_the_cell(cls, rng):
+    """params are live views: a write (including nu_log / theta_log, whose coefficients are cached)
+    gives the same results as a cell built with those values."""
+    a = cls(4, 5, seed=1)
+    b = cls(4, 5, seed=2)
+    assert not np.allclose(a.params["nu_log"], b.params["nu_log"])
+    x = rng.normal(size=4)
+    a.step(x)  # coefficients computed from the old values
+    a.reset()
+    load_params(a, params_of(b))
+    for _ in range(5):
+        x = rng.normal(size=4)
+        np.testing.assert_array_equal(a.step(x), b.step(x))
+
+
+def test_params_have_the_public_names_and_shapes():
+    cell = RTUCell(3, 5)
+    assert {k: v.shape for k, v in cell.params.items()} == {
+        "nu_log": (5,), "theta_log": (5,), "w1": (5, 3), "w2": (5, 3)}
+    y = cell.step(np.ones(3))
+    assert y.shape == (10,)
+    g = cell.grad(np.ones(10))
+    assert {k: v.shape for k, v in g.items()} == {k: v.shape for k, v in cell.params.items()}
+    cell.reset()
+    assert not cell.state.any() and not any(t.any() for t in cell.traces.values())
+
+
+def test_output_order_is_real_parts_then_imaginary_parts():
+    """y = [f(c1) for units 0..n-1, f(c2) for units 0..n-1] (DESIGN §4)."""
+    cell = RTUCell(2, 3, activation="identity")
+    y = cell.step(np.array([0.3, -0.7]))
+    np.testing.assert_array_equal(y[:3], cell.state[0])
+    np.testing.assert_array_equal(y[3:], cell.state[1])
