@@ -262,3 +262,75 @@ def lru_bptt_torch(params, xs, targets, resets):
         loss = loss + 0.5 * torch.sum((y - torch.tensor(np.asarray(targets[t], np.float64))) ** 2)
     loss.backward()
     return float(loss.detach()), {k: v.grad.numpy().copy() for k, v in p.items()}
+
+
+# ----------------------------------------------------------------------------- fair NumPy baseline
+class NumpyRTUStep:
+    """A plain but efficient NumPy implementation of one RTU step + gradient, the benchmark's baseline.
+
+    The same algorithm as the kernel (coefficients computed once, two w traces for the linear RTU, four
+    for the non-linear one), written with whole-array NumPy operations. ``step_grad(x, dy)`` advances the
+    state and traces and returns (y (2n,), grads dict). Parameters: (n, d) arrays of ``params``.
+    """
+
+    def __init__(self, params, variant="linear", activation="tanh", dtype=np.float64):
+        self.variant = variant
+        self.activation = activation
+        dt = np.dtype(dtype)
+        co = rtu_coefficients(params["nu_log"], params["theta_log"])
+        self.co = {k: v.astype(dt) for k, v in co.items()}
+        self.w1 = np.array(params["w1"], dt)
+        self.w2 = np.array(params["w2"], dt)
+        n, d = self.w1.shape
+        self.c1 = np.zeros(n, dt)
+        self.c2 = np.zeros(n, dt)
+        self.s_nu = np.zeros((2, n), dt)
+        self.s_th = np.zeros((2, n), dt)
+        count = 2 if variant == "linear" else 4
+        self.s_w = np.zeros((count, n, d), dt)
+
+    def step_grad(self, x, dy):
+        co, n = self.co, self.c1.shape[0]
+        g, phi, eta = co["g"], co["phi"], co["eta"]
+        u1 = self.w1 @ x
+        u2 = self.w2 @ x
+        c1, c2 = self.c1, self.c2
+        a1 = g * c1 - phi * c2 + eta * u1
+        a2 = g * c2 + phi * c1 + eta * u2
+        if self.variant == "linear":
+            y = _act(np.concatenate([a1, a2]), self.activation)
+            fp1 = fp2 = 1.0
+            delta = dy * _act_slope(np.concatenate([a1, a2]), self.activation)
+            self.c1, self.c2 = a1, a2
+        else:
+            fp = _act_slope(np.concatenate([a1, a2]), self.activation)
+            fp1, fp2 = fp[:n], fp[n:]
+            y = _act(np.concatenate([a1, a2]), self.activation)
+            delta = dy
+            self.c1, self.c2 = y[:n], y[n:]
+        d1, d2 = delta[:n], delta[n:]
+        for s, dg, dp, de, u in ((self.s_nu, co["dg_nu"], co["dphi_nu"], co["deta_nu"], True),
+                                 (self.s_th, co["dg_th"], co["dphi_th"], None, False)):
+            j1 = dg * c1 - dp * c2 + (de * u1 if u else 0.0)
+            j2 = dg * c2 + dp * c1 + (de * u2 if u else 0.0)
+            s1 = fp1 * (g * s[0] - phi * s[1] + j1)
+            s[1] = fp2 * (g * s[1] + phi * s[0] + j2)
+            s[0] = s1
+        ex = np.outer(eta, x)
+        gc, pc = g[:, None], phi[:, None]
+        sw = self.s_w
+        f1 = fp1 if np.isscalar(fp1) else fp1[:, None]
+        f2 = fp2 if np.isscalar(fp2) else fp2[:, None]
+        s1 = f1 * (gc * sw[0] - pc * sw[1] + ex)
+        sw[1] = f2 * (gc * sw[1] + pc * sw[0])
+        sw[0] = s1
+        if self.variant != "linear":
+            s1 = f1 * (gc * sw[2] - pc * sw[3])
+            sw[3] = f2 * (gc * sw[3] + pc * sw[2] + ex)
+            sw[2] = s1
+        dc1, dc2 = d1[:, None], d2[:, None]
+        grads = {"nu_log": d1 * self.s_nu[0] + d2 * self.s_nu[1],
+                 "theta_log": d1 * self.s_th[0] + d2 * self.s_th[1],
+                 "w1": dc1 * sw[0] + dc2 * sw[1]}
+        grads["w2"] = dc2 * sw[0] - dc1 * sw[1] if self.variant == "linear" else dc1 * sw[2] + dc2 * sw[3]
+        return y, grads

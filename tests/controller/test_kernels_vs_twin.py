@@ -186,3 +186,20 @@ def test_output_order_is_real_parts_then_imaginary_parts():
     y = cell.step(np.array([0.3, -0.7]))
     np.testing.assert_array_equal(y[:3], cell.state[0])
     np.testing.assert_array_equal(y[3:], cell.state[1])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_numpy_baseline_equals_kernel(variant, rng):
+    """The benchmark's NumPy baseline computes the same step as the kernel."""
+    from controller.reference import NumpyRTUStep
+
+    cell = RTUCell(5, 4, variant=variant, seed=12)
+    base = NumpyRTUStep(params_of(cell), variant)
+    for _ in range(30):
+        x = rng.normal(size=5)
+        dy = rng.normal(size=8)
+        y_ref, g_ref = base.step_grad(x, dy)
+        y, grads = cell.step_grad(x, dy)
+        assert rel_err(y, y_ref) < 1e-12
+        for k in g_ref:
+            assert rel_err(grads[k], g_ref[k]) < 1e-11, k

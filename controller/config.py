@@ -1,0 +1,182 @@
+"""Configuration: YAML -> frozen dataclasses, validated once at the boundary.
+
+``load_config(cls, path=None, overrides=())`` reads a YAML mapping (or nothing: the dataclass defaults),
+applies dotted ``key.sub=value`` overrides (values parsed as YAML scalars), and builds ``cls``. Every
+problem is reported with the file, the dotted key, what was expected and what was found:
+
+* unknown keys (with the allowed ones listed), a mapping where a value was expected or the reverse;
+* wrong types (``int``, ``float``, ``bool``, ``str``, ``tuple[...]``, ``Literal[...]``, nested
+  dataclasses; an int is accepted for a float, a bool never for a number);
+* range checks that dataclasses declare in ``__post_init__`` by raising ``ConfigError`` via
+  ``check(...)``.
+"""
+import dataclasses
+import types
+import typing
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the source, the key, expected and found."""
+
+
+def check(condition, key, expected, found):
+    """Raise ConfigError('<key>: expected <expected>, found <found>') unless condition holds."""
+    if not condition:
+        raise ConfigError(f"{key}: expected {expected}, found {found!r}")
+
+
+def _type_name(tp):
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (tuple, list):
+        args = typing.get_args(tp)
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value, tp, key):
+    """value (from YAML) converted to the annotated type tp, or ConfigError naming key."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping for {tp.__name__}, found {value!r}")
+        return _build(tp, value, key)
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, found {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _convert(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, found {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, found {value!r}")
+        args = typing.get_args(tp)
+        item = args[0] if args else typing.Any
+        return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is typing.Any:
+        return value
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{key}: expected null, found {value!r}")
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, found {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, found {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, found {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, found {value!r}")
+        return value
+    raise TypeError(f"{key}: unsupported annotation {tp!r}")
+
+
+def _build(cls, data, prefix=""):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"{where}{unknown[0]}: unknown key (allowed under "
+                          f"{prefix or 'the top level'}: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _convert(value, hints[name], key)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        if prefix and not str(err).startswith(prefix):
+            raise ConfigError(f"{prefix}.{err}") from None
+        raise
+
+
+def parse_override(text):
+    """'a.b=c' -> (['a', 'b'], value parsed as a YAML scalar)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value (e.g. bench.calls=20000)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected a dotted key before '='")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({err})") from None
+    return key.split("."), value
+
+
+def apply_overrides(data, overrides):
+    """A copy of the nested dict data with each 'a.b=c' override applied."""
+    data = dict(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {'.'.join(path[:i + 1])} is not a mapping")
+            node[part] = dict(child)
+            node = node[part]
+        node[path[-1]] = value
+    return data
+
+
+def read_yaml(path):
+    """The mapping in a YAML file, or ConfigError naming the file and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
+    return data
+
+
+def load_config(cls, path=None, overrides=()):
+    """Build the frozen dataclass cls from an optional YAML file and dotted overrides."""
+    data = read_yaml(path) if path is not None else {}
+    data = apply_overrides(data, overrides)
+    source = str(path) if path is not None else "defaults"
+    try:
+        return _build(cls, data)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def to_dict(config):
+    """Plain nested dict (tuples as lists) of a config dataclass, e.g. for writing the resolved config."""
+    def plain(v):
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(config))

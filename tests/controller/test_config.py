@@ -1,0 +1,70 @@
+"""YAML -> frozen dataclass loading: every error names the source, the key, expected and found."""
+import dataclasses
+from typing import Literal
+
+import pytest
+
+from controller.config import ConfigError, check, load_config, to_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    rate_hz: float = 500.0
+    mode: Literal["fast", "paced"] = "fast"
+
+    def __post_init__(self):
+        check(20.0 <= self.rate_hz <= 1000.0, "rate_hz", "a number in [20, 1000]", self.rate_hz)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    steps: int = 10
+    name: str = "run"
+    flags: tuple[str, ...] = ("a",)
+    loop: Inner = Inner()
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_file():
+    assert load_config(Outer) == Outer()
+
+
+def test_values_and_overrides(tmp_path):
+    path = _write(tmp_path, "steps: 5\nloop:\n  rate_hz: 100\n")
+    cfg = load_config(Outer, path, ["loop.mode=paced", "flags=[x, y]"])
+    assert cfg == Outer(steps=5, flags=("x", "y"), loop=Inner(rate_hz=100.0, mode="paced"))
+    assert isinstance(cfg.loop.rate_hz, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3
+    assert to_dict(cfg)["flags"] == ["x", "y"]
+
+
+@pytest.mark.parametrize("text, overrides, message", [
+    ("stepz: 5\n", [], r"cfg.yaml: stepz: unknown key \(allowed under the top level: flags, loop, name, steps\)"),
+    ("loop:\n  rate: 5\n", [], r"cfg.yaml: loop.rate: unknown key"),
+    ("steps: five\n", [], r"cfg.yaml: steps: expected an integer, found 'five'"),
+    ("steps: true\n", [], r"steps: expected an integer, found True"),
+    ("loop: 3\n", [], r"loop: expected a mapping for Inner, found 3"),
+    ("", ["loop.mode=slow"], r"loop.mode: expected one of 'fast', 'paced', found 'slow'"),
+    ("", ["loop.rate_hz=5000"], r"loop.rate_hz: expected a number in \[20, 1000\], found 5000.0"),
+    ("", ["steps"], r"--set 'steps': expected key=value"),
+    ("flags: x\n", [], r"flags: expected a list of str, found 'x'"),
+])
+def test_errors_name_file_key_expected_found(tmp_path, text, overrides, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(Outer, path, overrides)
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"cfg.yaml: invalid YAML"):
+        load_config(Outer, _write(tmp_path, "steps: [1,\n"))
+    with pytest.raises(ConfigError, match=r"missing.yaml: cannot read config"):
+        load_config(Outer, tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match=r"expected a mapping at the top level, found list"):
+        load_config(Outer, _write(tmp_path, "- 1\n- 2\n"))
