@@ -154,3 +154,16 @@ def activation_slope(fa, one, act):
 
 __all__ = ["ACT_IDENTITY", "ACT_RELU", "ACT_TANH", "activation_slope", "apply_activation",
            "lambert_tanh_coefficients", "tanh_array", "tanh_f32", "tanh_f64"]
+
+
+def tanh_scalar(x):
+    """tanh of one float in the kernels' approximation. Python fallback; numba uses the overload below."""
+    return float(np.tanh(x))
+
+
+@overload(tanh_scalar, jit_options={"fastmath": set(FASTMATH), "error_model": "numpy"})
+def _tanh_scalar_overload(x):
+    """Dispatch on the scalar type, so float32 layers stay float32 (``tanh_f32``) and float64 exact."""
+    if x == types.float32:
+        return lambda x: tanh_f32(x)
+    return lambda x: tanh_f64(x)

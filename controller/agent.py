@@ -1,0 +1,444 @@
+"""Streaming recurrent actor-critic: Stream AC(λ) with ObGD on RTU networks trained by RTRL (DESIGN §3.5).
+
+No replay buffer, no batches: every transition updates an actor network and a critic network (each
+encoder -> cell -> head, ``controller.networks``) once, with eligibility traces fed by the cell's RTRL
+gradient and one-step gradients for encoder and head, and ObGD's bounded step.
+
+Two ways to drive it, both act-then-learn (``act`` does forward work only):
+
+* gymnasium order, one call per transition::
+
+      obs, _ = env.reset(seed=0)
+      while True:
+          action = agent.act(obs)
+          obs, reward, terminated, truncated, _ = env.step(action)
+          agent.learn(reward, obs, terminated, truncated)
+          if terminated or truncated:
+              obs, _ = env.reset()
+
+* real-time loop order (``controller.loop``), where the action of tick t is written before the learning
+  of the transition that ended at tick t: ``act(obs_t)``, write, ``update(r_t, obs_t, term, trunc)``
+  (learning for the transition s_{t-1} -> s_t; ``skip(...)`` instead when the tick's budget is spent),
+  ``credit(applied_action_t)``. The actor then acts with parameters one update older, and the sign of δ
+  in the entropy term is the previous transition's. ``reset()`` starts a new episode.
+
+Per transition (s, a, r, s'): δ = r̃ + γ (1 − terminated) V(s') − V(s), with r̃ the scaled reward;
+z_v ← γλ z_v + ∇V(s); z_π ← γλ z_π + ∇[log π(a|s) + c_ent sign(δ) H(π(·|s))]; per network
+α_eff = α / max(α κ max(|δ|, 1) ||z||₁, 1) and w ← w + α_eff δ z. Truncation bootstraps, termination does
+not. V(s) is the value the critic computed when it saw s (one update older than V(s')): with a recurrent
+critic, re-evaluating V(s) under the new parameters would need the whole history.
+
+Bad input: a non-finite observation or reward is never learned from. ``act`` then reuses the last finite
+normalised observation (so the action stays finite), the transitions touching it do not update the
+parameters, ``stats["non_finite_inputs"]`` counts them and one ``NonFiniteInputWarning`` is issued per
+agent. Wrong observation sizes raise ``ValueError`` naming the expected and given shapes.
+"""
+import dataclasses
+import math
+import warnings
+from typing import Literal
+
+import numpy as np
+
+from controller.config import ConfigError, check
+from controller.kernels import heads as H
+from controller.kernels.normalize import normalize_observation
+from controller.kernels.traces import obgd_step_size
+from controller.networks import Network
+
+NOISE_BLOCK = 4096  # standard-normal / uniform draws made at once, off the per-step path
+
+
+class NonFiniteInputWarning(RuntimeWarning):
+    """An observation or reward was NaN or inf; the agent did not learn from it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    """Every hyperparameter of the streaming agent (defaults: DESIGN §3.5)."""
+
+    cell: Literal["rtu-linear", "rtu-nonlinear", "lru", "none"] = "rtu-linear"
+    """recurrent cell of both networks; "none" is the same agent without recurrence (feed-forward)"""
+    n_units: int = 192
+    """RTU / LRU units n (the cell outputs 2n features)"""
+    encoder_width: int = 64
+    """Dense layer before the cell (LayerNorm, tanh)"""
+    head_width: int = 64
+    """Dense layer after the cell (tanh)"""
+    rtu_activation: Literal["tanh", "relu", "identity"] = "tanh"
+    alpha: float = 1.0
+    """ObGD step size α"""
+    gamma: float = 0.99
+    """discount γ"""
+    lam: float = 0.8
+    """trace decay λ"""
+    kappa_policy: float | None = None
+    """ObGD κ of the actor; None: 1.5 with a recurrent cell, 3.0 without"""
+    kappa_value: float | None = None
+    """ObGD κ of the critic; None: 1.0 with a recurrent cell, 2.0 without"""
+    entropy_coef: float = 0.01
+    """c_ent"""
+    sparsity: float = 0.9
+    """fraction of each dense unit's incoming weights zeroed at init"""
+    normalize_observations: bool = True
+    scale_rewards: bool = True
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def __post_init__(self):
+        check(self.n_units >= 1, "n_units", "an integer >= 1", self.n_units)
+        check(self.encoder_width >= 1, "encoder_width", "an integer >= 1", self.encoder_width)
+        check(self.head_width >= 1, "head_width", "an integer >= 1", self.head_width)
+        check(self.alpha > 0 and math.isfinite(self.alpha), "alpha", "a finite number > 0", self.alpha)
+        check(0.0 <= self.gamma <= 1.0, "gamma", "a number in [0, 1]", self.gamma)
+        check(0.0 <= self.lam <= 1.0, "lam", "a number in [0, 1]", self.lam)
+        for name in ("kappa_policy", "kappa_value"):
+            v = getattr(self, name)
+            check(v is None or (v > 0 and math.isfinite(v)), name, "null or a finite number > 0", v)
+        check(self.entropy_coef >= 0 and math.isfinite(self.entropy_coef), "entropy_coef",
+              "a finite number >= 0", self.entropy_coef)
+        check(0.0 <= self.sparsity < 1.0, "sparsity", "a number in [0, 1)", self.sparsity)
+
+    @property
+    def recurrent(self):
+        return self.cell != "none"
+
+    @property
+    def kappas(self):
+        """(κ_policy, κ_value) with the cell-dependent defaults resolved."""
+        kp = self.kappa_policy if self.kappa_policy is not None else (1.5 if self.recurrent else 3.0)
+        kv = self.kappa_value if self.kappa_value is not None else (1.0 if self.recurrent else 2.0)
+        return kp, kv
+
+
+class Agent:
+    """Streaming actor-critic with RTRL-trained recurrent networks. See the module docstring.
+
+    Agent(observation_space, action_space, config=AgentConfig(), seed=0): ``observation_space`` a
+    1-D gymnasium ``Box``; ``action_space`` a 1-D ``Box`` (Gaussian policy, actions clipped to the
+    bounds) or ``Discrete`` (categorical policy).
+    """
+
+    def __init__(self, observation_space, action_space, config=None, seed=0):
+        from gymnasium import spaces
+
+        self.config = config if config is not None else AgentConfig()
+        if not isinstance(self.config, AgentConfig):
+            raise TypeError(f"Agent: config must be an AgentConfig, got {type(self.config).__name__}")
+        if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+            raise ValueError(f"Agent: observation_space must be a 1-D gymnasium Box, got {observation_space}")
+        cfg = self.config
+        self.dtype = np.dtype(cfg.dtype)
+        self.n_obs = int(observation_space.shape[0])
+        if isinstance(action_space, spaces.Discrete):
+            self.discrete = True
+            self.n_actions = int(action_space.n)
+            n_policy_out = self.n_actions
+            self.action = np.zeros(1, np.int64)
+            self._low = self._high = None
+        elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+            self.discrete = False
+            self.n_actions = int(action_space.shape[0])
+            n_policy_out = 2 * self.n_actions
+            self.action = np.zeros(self.n_actions, np.float64)
+            self._low = np.asarray(action_space.low, np.float64).copy()
+            self._high = np.asarray(action_space.high, np.float64).copy()
+        else:
+            raise ValueError(f"Agent: action_space must be a 1-D Box or Discrete, got {action_space}")
+        self.observation_space, self.action_space = observation_space, action_space
+        self.seed = int(seed)
+        seeds = np.random.SeedSequence(self.seed).spawn(3)
+        net = dict(encoder_width=cfg.encoder_width, n_units=cfg.n_units, head_width=cfg.head_width,
+                   rtu_activation=cfg.rtu_activation, sparsity=cfg.sparsity, dtype=self.dtype)
+        self.actor = Network(self.n_obs, n_policy_out, cfg.cell,
+                             seed=int(seeds[0].generate_state(1)[0]), **net)
+        self.critic = Network(self.n_obs, 1, cfg.cell, seed=int(seeds[1].generate_state(1)[0]), **net)
+        self.critic.dout[0] = 1.0
+        self.rng = np.random.default_rng(seeds[2])
+        self._noise = np.zeros(NOISE_BLOCK, np.float64)
+        self._noise_pos = NOISE_BLOCK  # refill on first use
+        self._obs_stats = np.zeros(1 + 2 * self.n_obs, np.float64)
+        self._x = np.zeros(self.n_obs, self.dtype)       # normalised observation of the last act
+        self._x_next = np.zeros(self.n_obs, self.dtype)  # normalised observation for the critic
+        self._reward_stats = np.zeros(3, np.float64)     # Welford count, mean, M2 of the return trace u
+        self._decay = cfg.gamma * cfg.lam
+        self._kappa_policy, self._kappa_value = cfg.kappas
+        self.stats = {"steps": 0, "updates": 0, "skipped": 0, "refused": 0, "non_finite_inputs": 0,
+                      "episodes": 0, "last_delta": 0.0, "last_value": 0.0,
+                      "alpha_eff_policy": cfg.alpha, "alpha_eff_value": cfg.alpha}
+        self._warned = False
+        self._reward_trace = 0.0
+        self._sign = 1.0
+        self._reset_flags()
+
+    # ------------------------------------------------------------------ episode bookkeeping
+    def _reset_flags(self):
+        self._new_episode = True     # the next act starts an episode: reset states and traces
+        self._critic_ready = False   # critic has seen the obs of the last act (V, z_v include it)
+        self._pending_credit = False  # actor acted; its gradient for that action is not yet in z_π
+        self._acted = False          # act() ran since the last update()/learn()
+        self._bad_current = False    # the observation of the last act was not finite
+        self._bad_previous = False   # the observation the pending update starts from was not finite
+        self._value = 0.0            # V(s) of the observation the next update starts from
+        self._skip_credit = False    # skip(): the next credit restarts the actor's traces instead
+        self._critic_l1 = 0.0        # ||z_v||_1 and ||z_π||_1 after their last accumulation
+        self._actor_l1 = 0.0
+
+    def reset(self):
+        """A new episode starts at the next ``act``: recurrent states, RTRL and eligibility traces are
+        zeroed then (normaliser statistics, parameters and counters are kept)."""
+        self._reset_flags()
+
+    def _start_episode(self):
+        for net in (self.actor, self.critic):
+            net.reset_state()
+            net.reset_traces()
+        self._new_episode = False
+        self.stats["episodes"] += 1
+
+    # ------------------------------------------------------------------ inputs
+    def _check_obs(self, obs, name):
+        if not isinstance(obs, np.ndarray):
+            obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape != (self.n_obs,):
+            raise ValueError(f"Agent: {name} must have shape ({self.n_obs},), got {obs.shape}")
+        if obs.dtype.kind != "f":
+            obs = obs.astype(np.float64)
+        return obs
+
+    def _normalise(self, obs, out, update):
+        """Normalise obs into out; returns False (and counts, warns once) if obs is not finite."""
+        if self.config.normalize_observations:
+            bad = normalize_observation(obs, self._obs_stats, out, update)
+        else:
+            bad = -1
+            for i in range(self.n_obs):  # rare configuration: no fast path needed
+                if not math.isfinite(obs[i]):
+                    bad = i
+                    break
+            if bad < 0:
+                out[...] = obs
+        if bad >= 0:
+            self._non_finite(f"observation[{bad}] = {obs[bad]}")
+            return False
+        return True
+
+    def _non_finite(self, what):
+        self.stats["non_finite_inputs"] += 1
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"Agent: non-finite input {what}; not learning from it (counted in "
+                          f"stats['non_finite_inputs'], warned once)", NonFiniteInputWarning, stacklevel=3)
+
+    def _scale_reward(self, reward, done):
+        """r / sqrt(Var(u) + 1e-8) with u <- γ (1 - done) u + r (streaming deep RL's reward scaling)."""
+        if not self.config.scale_rewards:
+            return reward
+        self._reward_trace = self.config.gamma * self._reward_trace + reward
+        s = self._reward_stats
+        s[0] += 1.0
+        delta = self._reward_trace - s[1]
+        s[1] += delta / s[0]
+        s[2] += delta * (self._reward_trace - s[1])
+        var = s[2] / (s[0] - 1.0) if s[0] >= 2.0 else 1.0
+        if done:
+            self._reward_trace = 0.0
+        return reward / math.sqrt(var + 1e-8)
+
+    # ------------------------------------------------------------------ acting
+    def act(self, obs):
+        """The action for obs (forward work only). obs: (n_obs,) float array.
+
+        Returns for Box spaces an (a,) float64 array clipped to the bounds (an internal buffer: copy it to
+        keep it), for Discrete an int. Never NaN: a non-finite obs is replaced by the last finite one.
+        """
+        obs = self._check_obs(obs, "obs")
+        if self._new_episode:
+            self._start_episode()
+        ok = self._normalise(obs, self._x, True)
+        self._bad_current = not ok
+        self.actor.forward(self._x)
+        self._acted = True
+        self._pending_credit = True
+        self.stats["steps"] += 1
+        if self.discrete:
+            u = self._draw(1)[0]
+            a = H.categorical_sample(self.actor.A, self.actor.lay, self.n_actions, u)
+            if a < 0:  # non-finite logits: parameters diverged; act uniformly, never learn from it
+                self._non_finite("policy logits")
+                a = int(self.rng.integers(self.n_actions))
+                self._bad_current = True
+            self.action[0] = a
+            return int(a)
+        noise = self._draw(self.n_actions)
+        if H.gaussian_sample(self.actor.A, self.actor.lay, noise, self._low, self._high, self.action):
+            self._non_finite("policy output")
+            self._bad_current = True
+        return self.action
+
+    def _draw(self, k):
+        if self._noise_pos + k > NOISE_BLOCK:
+            if self.discrete:
+                self.rng.random(out=self._noise)
+            else:
+                self.rng.standard_normal(out=self._noise)
+            self._noise_pos = 0
+        view = self._noise[self._noise_pos:self._noise_pos + k]
+        self._noise_pos += k
+        return view
+
+    # ------------------------------------------------------------------ learning pieces
+    def _critic_catch_up(self):
+        """At an episode's first learning call: the critic sees the episode's first observation."""
+        if not self._critic_ready:
+            self._value = self._advance_critic(self._x)
+            self._critic_l1 = self.critic.accumulate(self._decay)
+            self._critic_ready = True
+
+    def _credit(self, applied):
+        """Actor: RTRL traces for the last act, gradient of log π(applied) + c sign(δ) H, into z_π."""
+        if not self._pending_credit:
+            return
+        self._pending_credit = False
+        a = self.actor
+        ent = self.config.entropy_coef * self._sign
+        if self.discrete:
+            idx = int(self.action[0]) if applied is None else self._applied_index(applied)
+            H.categorical_dout(a.A, a.lay, self.n_actions, idx, ent)
+        else:
+            act = self.action if applied is None else self._applied_array(applied)
+            H.gaussian_dout(a.A, a.lay, act, ent)
+        a.backward(self._x)
+        self._actor_l1 = a.accumulate(self._decay)
+
+    def _applied_index(self, applied):
+        idx = int(np.asarray(applied).reshape(-1)[0])
+        if not 0 <= idx < self.n_actions:
+            raise ValueError(f"Agent: applied action must be in [0, {self.n_actions}), got {idx}")
+        return idx
+
+    def _applied_array(self, applied):
+        arr = applied if isinstance(applied, np.ndarray) and applied.dtype == np.float64 \
+            else np.asarray(applied, dtype=np.float64)
+        arr = arr.reshape(-1)
+        if arr.shape != (self.n_actions,):
+            raise ValueError(f"Agent: applied action must have shape ({self.n_actions},), got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"Agent: applied action must be finite, got {arr}")
+        return arr
+
+    def _advance_critic(self, x):
+        """Critic forward + RTRL + gradient on x; returns V(x). The gradient waits in G until the
+        update that uses the previous ∇V is done."""
+        self.critic.forward(x)
+        v = float(self.critic.out[0])
+        self.critic.backward(x)
+        return v
+
+    def _td_error(self, reward, v_next, terminated, truncated):
+        """δ = r̃ + γ (1 − terminated) V(s') − V(s) for the transition out of the current critic value."""
+        r = self._scale_reward(reward, terminated or truncated)
+        return r + (0.0 if terminated else self.config.gamma * v_next) - self._value
+
+    def _apply(self, delta):
+        """ObGD on both networks with their current eligibility traces."""
+        cfg = self.config
+        step_v = obgd_step_size(cfg.alpha, self._kappa_value, delta, self._critic_l1)
+        step_p = obgd_step_size(cfg.alpha, self._kappa_policy, delta, self._actor_l1)
+        self.critic.apply(step_v * delta)
+        self.actor.apply(step_p * delta)
+        self.stats["alpha_eff_value"] = step_v
+        self.stats["alpha_eff_policy"] = step_p
+        self.stats["updates"] += 1
+
+    def _transition(self, reward, x_next, ok_next, terminated, truncated, bad, credit_first, applied=None):
+        """The shared body of learn() and update(): critic on s', δ, (credit), ObGD, new ∇V into z_v."""
+        if not math.isfinite(reward):
+            self._non_finite(f"reward = {reward}")
+            bad = True
+            reward = 0.0
+        v_next = self._advance_critic(x_next) if ok_next else self._value
+        delta = self._td_error(reward, v_next, terminated, truncated)
+        self.stats["last_delta"] = delta
+        self.stats["last_value"] = v_next
+        if credit_first:
+            self._sign = 1.0 if delta >= 0 else -1.0
+            self._credit(applied)
+        if bad or not ok_next or not math.isfinite(delta):
+            self.stats["refused"] += 1
+        else:
+            self._apply(delta)
+        if not credit_first:
+            self._sign = 1.0 if delta >= 0 else -1.0
+        if terminated or truncated:
+            self._reset_flags()
+            return
+        if ok_next:
+            self._critic_l1 = self.critic.accumulate(self._decay)
+        self._value = v_next
+
+    # ------------------------------------------------------------------ gymnasium order
+    def learn(self, reward, next_obs, terminated, truncated, applied_action=None):
+        """Learn from the transition (obs of the last act, its action, reward, next_obs).
+
+        reward: float; next_obs: (n_obs,) float array; terminated: no bootstrap; truncated: bootstrap
+        from V(next_obs). After a terminated or truncated transition the next ``act`` starts a new
+        episode. The actor's gradient is taken after δ is known (exact Stream AC order).
+        applied_action: the action actually executed if it differs from what act() returned.
+        """
+        next_obs = self._check_obs(next_obs, "next_obs")
+        if not self._acted:
+            raise RuntimeError("Agent.learn: call act(obs) before each learn(...)")
+        self._acted = False
+        bad = self._bad_current
+        self._critic_catch_up()
+        ok = self._normalise(next_obs, self._x_next, False)
+        self._transition(float(reward), self._x_next, ok, bool(terminated), bool(truncated), bad, True,
+                         applied_action)
+
+    # ------------------------------------------------------------------ real-time loop order
+    def update(self, reward, obs, terminated, truncated):
+        """Learning for the transition that ended in obs, after ``act(obs)`` already ran (unless obs is
+        terminal). See the module docstring; the loop then calls ``credit`` with the applied action."""
+        obs = self._check_obs(obs, "obs")
+        if self._acted:
+            x, ok = self._x, not self._bad_current   # act(obs) normalised it already
+            bad = self._bad_previous
+        else:
+            ok = self._normalise(obs, self._x_next, True)
+            x, bad = self._x_next, self._bad_current
+        self._acted = False
+        self._transition(float(reward), x, ok, bool(terminated), bool(truncated), bad, False)
+
+    def credit(self, applied_action=None):
+        """Tell the learner the action actually sent for the last act (after clipping/safety); computes
+        the actor's gradient for it. ``None``: the action act() returned."""
+        self._critic_catch_up()
+        if self._skip_credit:
+            self._skip_credit = False
+            self._pending_credit = False
+            self.actor.reset_traces()
+            self._actor_l1 = 0.0
+            return
+        self._credit(applied_action)
+        self._bad_previous = self._bad_current
+
+    def skip(self, reward, obs, terminated, truncated):
+        """Instead of ``update`` when the tick has no budget left: keeps the critic's recurrent state in
+        step (forward only) but learns nothing; eligibility traces restart (counted in stats["skipped"])."""
+        obs = self._check_obs(obs, "obs")
+        if self._acted:
+            x = self._x
+        else:
+            self._normalise(obs, self._x_next, True)
+            x = self._x_next
+        self._acted = False
+        self.stats["skipped"] += 1
+        if terminated or truncated:
+            self._reset_flags()
+            return
+        self.critic.forward(x)
+        self._value = float(self.critic.out[0])
+        self.critic.reset_traces()
+        self._critic_l1 = 0.0
+        self._skip_credit = True
+        self._critic_ready = True

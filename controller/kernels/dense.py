@@ -1,0 +1,165 @@
+"""Dense layers around the recurrent cell: the encoder (Dense -> LayerNorm -> tanh) and the head
+(Dense -> tanh -> Dense), forward and one-step backward (DESIGN §3.5).
+
+A network keeps all its dense parameters in one flat array ``P`` (gradients ``G`` and eligibility traces
+have the same layout) and its activations and scratch in one flat array ``A``; the offsets live in a
+small int64 array ``lay`` (indices below), built once by ``controller.networks.NetworkLayout``. One array
+per role keeps each kernel call to a handful of arguments (DESIGN §6 item 7: ~0.1 µs per argument).
+
+Shapes, all row-major inside ``P``:
+
+* encoder: We (H, d) at P[LAY_P_WE], be (H,) at P[LAY_P_BE]; pre = We x + be, ln = LayerNorm(pre) (no
+  affine, eps ``LN_EPS``), enc = tanh(ln): the cell's input.
+* head: Wh (H2, m) at P[LAY_P_WH], bh (H2,); hid = tanh(Wh y + bh); Wo (k, H2), bo (k,); out = Wo hid + bo.
+
+Backward is the one-step gradient (DESIGN §3.3: only the cell gets full-history gradients). ``G`` is
+overwritten, not accumulated. Twin: ``controller.reference.dense_network_reference``.
+"""
+import math
+
+from controller.kernels.activation import tanh_scalar
+from controller.kernels.jit import kernel
+
+LN_EPS = 1e-5
+
+LAY_D = 0          # observation size d
+LAY_H = 1          # encoder width H
+LAY_M = 2          # cell output size m (the head's input)
+LAY_H2 = 3         # head hidden width H2
+LAY_K = 4          # head output size k
+LAY_P_WE = 5       # offsets into P / G / Z
+LAY_P_BE = 6
+LAY_P_WH = 7
+LAY_P_BH = 8
+LAY_P_WO = 9
+LAY_P_BO = 10
+LAY_P_SIZE = 11
+LAY_A_PRE = 12     # offsets into A: encoder pre-activation (H)
+LAY_A_LN = 13      # layer-normalised pre-activation (H)
+LAY_A_ENC = 14     # encoder output (H): the cell input
+LAY_A_HID = 15     # head hidden (H2)
+LAY_A_OUT = 16     # head output (k)
+LAY_A_DOUT = 17    # dL/dout (k), written by the caller before head_backward
+LAY_A_DHID = 18    # dL/d(hidden pre-activation) (H2)
+LAY_A_DY = 19      # dL/dy (m): the cell output's gradient
+LAY_A_RSTD = 20    # 1 / sqrt(var + eps) of the LayerNorm (1)
+LAY_A_SIZE = 21
+LAY_SIZE = 22
+
+
+@kernel
+def encoder_forward(x, P, A, lay):
+    """enc = tanh(LayerNorm(We x + be)). x: (d,) in (normalised observation); P in; A out (PRE, LN,
+    ENC, RSTD)."""
+    d, h = lay[LAY_D], lay[LAY_H]
+    we = P[lay[LAY_P_WE]:lay[LAY_P_WE] + h * d].reshape((h, d))
+    be = P[lay[LAY_P_BE]:lay[LAY_P_BE] + h]
+    pre = A[lay[LAY_A_PRE]:lay[LAY_A_PRE] + h]
+    ln = A[lay[LAY_A_LN]:lay[LAY_A_LN] + h]
+    enc = A[lay[LAY_A_ENC]:lay[LAY_A_ENC] + h]
+    for i in range(h):
+        s = be[i]
+        for j in range(d):
+            s += we[i, j] * x[j]
+        pre[i] = s
+    mean = 0.0
+    for i in range(h):
+        mean += pre[i]
+    mean /= h
+    var = 0.0
+    for i in range(h):
+        c = pre[i] - mean
+        var += c * c
+    var /= h
+    rstd = 1.0 / math.sqrt(var + LN_EPS)
+    A[lay[LAY_A_RSTD]] = rstd
+    for i in range(h):
+        ln[i] = (pre[i] - mean) * rstd
+    for i in range(h):
+        enc[i] = tanh_scalar(ln[i])
+
+
+@kernel
+def encoder_backward(x, genc, P, A, G, lay):
+    """One-step gradient of the encoder. x: (d,) the input of the last encoder_forward; genc: (H,)
+    dL/denc; G out (We, be slots). Uses A's saved LN, ENC, RSTD; A's PRE is overwritten (scratch)."""
+    d, h = lay[LAY_D], lay[LAY_H]
+    ln = A[lay[LAY_A_LN]:lay[LAY_A_LN] + h]
+    enc = A[lay[LAY_A_ENC]:lay[LAY_A_ENC] + h]
+    gl = A[lay[LAY_A_PRE]:lay[LAY_A_PRE] + h]  # scratch: dL/dln
+    gwe = G[lay[LAY_P_WE]:lay[LAY_P_WE] + h * d].reshape((h, d))
+    gbe = G[lay[LAY_P_BE]:lay[LAY_P_BE] + h]
+    rstd = A[lay[LAY_A_RSTD]]
+    mean_g = 0.0
+    mean_gl = 0.0
+    for i in range(h):
+        v = genc[i] * (1.0 - enc[i] * enc[i])
+        gl[i] = v
+        mean_g += v
+        mean_gl += v * ln[i]
+    mean_g /= h
+    mean_gl /= h
+    for i in range(h):
+        gp = rstd * (gl[i] - mean_g - ln[i] * mean_gl)
+        gbe[i] = gp
+        for j in range(d):
+            gwe[i, j] = gp * x[j]
+
+
+@kernel
+def head_forward(y, P, A, lay):
+    """hid = tanh(Wh y + bh); out = Wo hid + bo. y: (m,) in (cell output); A out (HID, OUT)."""
+    m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
+    wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
+    bh = P[lay[LAY_P_BH]:lay[LAY_P_BH] + h2]
+    wo = P[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
+    bo = P[lay[LAY_P_BO]:lay[LAY_P_BO] + k]
+    hid = A[lay[LAY_A_HID]:lay[LAY_A_HID] + h2]
+    out = A[lay[LAY_A_OUT]:lay[LAY_A_OUT] + k]
+    for i in range(h2):
+        s = bh[i]
+        for j in range(m):
+            s += wh[i, j] * y[j]
+        hid[i] = s
+    for i in range(h2):
+        hid[i] = tanh_scalar(hid[i])
+    for o in range(k):
+        s = bo[o]
+        for i in range(h2):
+            s += wo[o, i] * hid[i]
+        out[o] = s
+
+
+@kernel
+def head_backward(y, P, A, G, lay):
+    """One-step gradient of the head for dL/dout in A[DOUT] (k,). y: (m,) the last head input.
+    Writes G (Wh, bh, Wo, bo slots), A[DHID] and A[DY] (m,) = dL/dy for the cell."""
+    m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
+    wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
+    wo = P[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
+    gwh = G[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
+    gbh = G[lay[LAY_P_BH]:lay[LAY_P_BH] + h2]
+    gwo = G[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
+    gbo = G[lay[LAY_P_BO]:lay[LAY_P_BO] + k]
+    hid = A[lay[LAY_A_HID]:lay[LAY_A_HID] + h2]
+    dout = A[lay[LAY_A_DOUT]:lay[LAY_A_DOUT] + k]
+    dhid = A[lay[LAY_A_DHID]:lay[LAY_A_DHID] + h2]
+    dy = A[lay[LAY_A_DY]:lay[LAY_A_DY] + m]
+    for i in range(h2):
+        dhid[i] = 0.0
+    for o in range(k):
+        g = dout[o]
+        gbo[o] = g
+        for i in range(h2):
+            gwo[o, i] = g * hid[i]
+            dhid[i] += g * wo[o, i]
+    for i in range(h2):
+        dhid[i] = dhid[i] * (1.0 - hid[i] * hid[i])
+    for j in range(m):
+        dy[j] = 0.0
+    for i in range(h2):
+        g = dhid[i]
+        gbh[i] = g
+        for j in range(m):
+            gwh[i, j] = g * y[j]
+            dy[j] += g * wh[i, j]

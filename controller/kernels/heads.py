@@ -1,0 +1,123 @@
+"""Output heads of the actor: sample an action and write dL/dout for the credited action (DESIGN §3.5).
+
+The actor's head output ``out`` lives in the network's activation array ``A`` at ``lay[LAY_A_OUT]``:
+
+* Gaussian (Box actions, a dimensions): out[:a] = mean mu, out[a:2a] = pre-scale; sigma =
+  softplus(pre) + ``SIGMA_MIN``. The sampled action is clipped to [low, high]; the clipped action is the
+  one credited (its log-density is what the actor's gradient follows).
+* Categorical (Discrete, k actions): out = logits.
+
+``*_dout`` kernels write A[LAY_A_DOUT] = d/dout [log pi(a|s) + ent_coef * H(pi(.|s))], the direction the
+actor's eligibility trace accumulates (ent_coef already carries sign(delta)), and return log pi(a|s).
+Twins: ``controller.reference.gaussian_head_reference`` / ``categorical_head_reference``.
+"""
+import math
+
+from controller.kernels.dense import LAY_A_DOUT, LAY_A_OUT
+from controller.kernels.jit import exact
+
+SIGMA_MIN = 1e-4
+LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@exact
+def _softplus(x):
+    if x > 0.0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))
+
+
+@exact
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@exact
+def gaussian_sample(A, lay, noise, low, high, action):
+    """action[i] = clip(mu_i + sigma_i * noise[i], low[i], high[i]).
+
+    A: network activations (reads OUT); noise: (a,) float64 standard normal draws; low, high: (a,)
+    float64 bounds (may be +-inf); action: (a,) float64 out. Returns 1 if any value was not finite
+    (then action holds the clipped mean, or 0 where the mean itself is not finite), else 0.
+    """
+    a = action.shape[0]
+    base = lay[LAY_A_OUT]
+    bad = 0
+    for i in range(a):
+        mu = float(A[base + i])
+        sigma = _softplus(float(A[base + a + i])) + SIGMA_MIN
+        v = mu + sigma * noise[i]
+        if not math.isfinite(v):
+            bad = 1
+            v = mu if math.isfinite(mu) else 0.0
+        action[i] = min(max(v, low[i]), high[i])
+    return bad
+
+
+@exact
+def gaussian_dout(A, lay, action, ent_coef):
+    """dL/dout of L = log N(action; mu, sigma) + ent_coef * sum(log sigma); returns log N(action)."""
+    a = action.shape[0]
+    base = lay[LAY_A_OUT]
+    dbase = lay[LAY_A_DOUT]
+    logp = 0.0
+    for i in range(a):
+        mu = float(A[base + i])
+        pre = float(A[base + a + i])
+        sigma = _softplus(pre) + SIGMA_MIN
+        z = (action[i] - mu) / sigma
+        logp += -0.5 * z * z - math.log(sigma) - LOG_SQRT_2PI
+        A[dbase + i] = z / sigma
+        dsigma = (z * z - 1.0) / sigma + ent_coef / sigma
+        A[dbase + a + i] = dsigma * _sigmoid(pre)
+    return logp
+
+
+@exact
+def categorical_sample(A, lay, k, u):
+    """Index drawn from softmax(out[:k]) by inverse CDF with u ~ U[0, 1). Non-finite logits -> -1."""
+    base = lay[LAY_A_OUT]
+    mx = -math.inf
+    for j in range(k):
+        v = float(A[base + j])
+        if not math.isfinite(v):
+            return -1
+        mx = max(mx, v)
+    total = 0.0
+    for j in range(k):
+        total += math.exp(float(A[base + j]) - mx)
+    acc = 0.0
+    target = u * total
+    for j in range(k):
+        acc += math.exp(float(A[base + j]) - mx)
+        if target < acc:
+            return j
+    return k - 1
+
+
+@exact
+def categorical_dout(A, lay, k, action, ent_coef):
+    """dL/dlogits of L = log pi(action) + ent_coef * H(pi); returns log pi(action)."""
+    base = lay[LAY_A_OUT]
+    dbase = lay[LAY_A_DOUT]
+    mx = -math.inf
+    for j in range(k):
+        mx = max(mx, float(A[base + j]))
+    total = 0.0
+    for j in range(k):
+        total += math.exp(float(A[base + j]) - mx)
+    log_total = math.log(total) + mx
+    entropy = 0.0
+    for j in range(k):
+        lp = float(A[base + j]) - log_total
+        entropy -= math.exp(lp) * lp
+    for j in range(k):
+        lp = float(A[base + j]) - log_total
+        p = math.exp(lp)
+        onehot = 1.0 if j == action else 0.0
+        # dH/dlogit_j = -p_j (log p_j + H)
+        A[dbase + j] = onehot - p - ent_coef * p * (lp + entropy)
+    return float(A[base + action]) - log_total

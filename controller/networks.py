@@ -1,0 +1,210 @@
+"""One network of the streaming agent: encoder -> recurrent cell -> head (DESIGN §3.5).
+
+``Network`` owns every array of one network, allocated once: the flat dense parameters ``P``, their
+one-step gradients ``G`` and eligibility traces ``Z`` (layout: ``controller.kernels.dense``), the
+activations ``A``, the recurrent cell (an ``RTUCell``, an ``LRUCell`` or none) with its own parameters,
+RTRL traces and gradients, and eligibility traces for the cell's parameters. Its methods are thin
+sequences of kernel calls with no allocation:
+
+* ``forward(x)``: x (d,) normalised observation -> ``out`` (k,) view; advances the cell state. The
+  cell's RTRL traces wait for ``backward`` (the action path does forward work only).
+* ``backward(x)``: after ``forward(x)`` and with dL/dout written into ``dout``: RTRL trace update of the
+  cell, then the gradient of every parameter: one-step for encoder and head, full history for the cell
+  (DESIGN §3.3). Gradients are overwritten.
+* ``accumulate(decay)``: z <- decay z + g for every parameter; returns ||z||_1.
+* ``apply(step)``: w <- w + step z for every parameter (step = alpha_eff * delta), then the cell's
+  per-unit coefficients are refreshed so the next forward finds them ready.
+* ``reset_state()`` / ``reset_traces()``: new episode.
+"""
+import math
+
+import numpy as np
+
+from controller.cells import LRUCell, RTUCell
+from controller.kernels import dense as D
+from controller.kernels import layout as L
+from controller.kernels.traces import eligibility_accumulate, obgd_apply
+
+CELL_KINDS = ("rtu-linear", "rtu-nonlinear", "lru", "none")
+
+
+def sparse_init(rng, weight, sparsity):
+    """Sparse init of streaming deep RL: for each output unit (row of weight (out, in)) zero
+    ceil(sparsity * in) randomly chosen incoming weights and draw the rest from U(+-1/sqrt(in)). In place."""
+    n_out, n_in = weight.shape
+    bound = 1.0 / math.sqrt(n_in)
+    weight[...] = rng.uniform(-bound, bound, size=weight.shape)
+    n_zero = int(math.ceil(sparsity * n_in))
+    n_zero = min(n_zero, n_in - 1)  # keep at least one input per unit
+    for i in range(n_out):
+        weight[i, rng.permutation(n_in)[:n_zero]] = 0.0
+
+
+class Network:
+    """encoder (Dense H, LayerNorm, tanh) -> cell -> Dense H2, tanh -> Dense k. See module docstring.
+
+    Network(n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
+    rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0)
+
+    Cell output sizes m: RTU 2 * n_units (real and imaginary halves), LRU 2 * n_units (Re(C h) with
+    C of 2 n_units rows, the same feature count), none: the encoder output (H).
+    """
+
+    def __init__(self, n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
+                 rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0):
+        if cell not in CELL_KINDS:
+            raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
+        self.dtype = np.dtype(dtype)
+        self._scalar = self.dtype.type
+        self.cell_kind = cell
+        rng = np.random.default_rng(seed)
+        d, h, h2, k = int(n_obs), int(encoder_width), int(head_width), int(n_out)
+        cell_seed = int(rng.integers(2**31))
+        if cell in ("rtu-linear", "rtu-nonlinear"):
+            variant = "linear" if cell == "rtu-linear" else "nonlinear"
+            self.cell = RTUCell(h, n_units, variant=variant, activation=rtu_activation, dtype=self.dtype,
+                                seed=cell_seed)
+            m = 2 * n_units
+        elif cell == "lru":
+            self.cell = LRUCell(h, n_units, n_out=2 * n_units, dtype=self.dtype, seed=cell_seed)
+            m = 2 * n_units
+        else:
+            self.cell = None
+            m = h
+        self.n_obs, self.n_out, self.m = d, k, m
+
+        lay = np.zeros(D.LAY_SIZE, np.int64)
+        lay[D.LAY_D], lay[D.LAY_H], lay[D.LAY_M], lay[D.LAY_H2], lay[D.LAY_K] = d, h, m, h2, k
+        off = 0
+        for slot, size in ((D.LAY_P_WE, h * d), (D.LAY_P_BE, h), (D.LAY_P_WH, h2 * m), (D.LAY_P_BH, h2),
+                           (D.LAY_P_WO, k * h2), (D.LAY_P_BO, k)):
+            lay[slot] = off
+            off += size
+        lay[D.LAY_P_SIZE] = off
+        aoff = 0
+        for slot, size in ((D.LAY_A_PRE, h), (D.LAY_A_LN, h), (D.LAY_A_ENC, h), (D.LAY_A_HID, h2),
+                           (D.LAY_A_OUT, k), (D.LAY_A_DOUT, k), (D.LAY_A_DHID, h2), (D.LAY_A_DY, m),
+                           (D.LAY_A_RSTD, 1)):
+            lay[slot] = aoff
+            aoff += size
+        lay[D.LAY_A_SIZE] = aoff
+        self.lay = lay
+        self.P = np.zeros(off, self.dtype)
+        self.G = np.zeros(off, self.dtype)
+        self.Z = np.zeros(off, self.dtype)
+        self.A = np.zeros(aoff, self.dtype)
+
+        self.dense = {
+            "enc_w": self.P[lay[D.LAY_P_WE]:lay[D.LAY_P_BE]].reshape(h, d),
+            "enc_b": self.P[lay[D.LAY_P_BE]:lay[D.LAY_P_WH]],
+            "hid_w": self.P[lay[D.LAY_P_WH]:lay[D.LAY_P_BH]].reshape(h2, m),
+            "hid_b": self.P[lay[D.LAY_P_BH]:lay[D.LAY_P_WO]],
+            "out_w": self.P[lay[D.LAY_P_WO]:lay[D.LAY_P_BO]].reshape(k, h2),
+            "out_b": self.P[lay[D.LAY_P_BO]:off],
+        }
+        self.dense_grads = {name: self.G[_span(self.P, v)].reshape(v.shape) for name, v in self.dense.items()}
+        for name in ("enc_w", "hid_w", "out_w"):
+            w = np.zeros(self.dense[name].shape)
+            sparse_init(rng, w, sparsity)
+            self.dense[name][...] = w
+
+        self.enc = self.A[lay[D.LAY_A_ENC]:lay[D.LAY_A_ENC] + h]
+        self.out = self.A[lay[D.LAY_A_OUT]:lay[D.LAY_A_OUT] + k]
+        self.dout = self.A[lay[D.LAY_A_DOUT]:lay[D.LAY_A_DOUT] + k]
+        self.dy = self.A[lay[D.LAY_A_DY]:lay[D.LAY_A_DY] + m]
+        self.y = self.cell.y if self.cell is not None else self.enc
+
+        # (parameter, gradient, trace) groups, flat views; four slots for the fused trace kernels
+        groups = [(self.P, self.G, self.Z)]
+        if isinstance(self.cell, RTUCell):
+            c = self.cell
+            groups.append((c.vec[L.RTU_NU:L.RTU_TH + 1].reshape(-1),
+                           c.vec[L.RTU_GR_NU:L.RTU_GR_TH + 1].reshape(-1)))
+            groups.append((c.mat[L.RTU_W1:L.RTU_W2 + 1].reshape(-1),
+                           c.mat[L.RTU_GW1:L.RTU_GW2 + 1].reshape(-1)))
+        elif isinstance(self.cell, LRUCell):
+            c = self.cell
+            groups.append((c.vec[L.LRU_NU:L.LRU_GLOG + 1].reshape(-1),
+                           c.vec[L.LRU_GR_NU:L.LRU_GR_GLOG + 1].reshape(-1)))
+            groups.append((c.mat[L.LRU_B_RE:L.LRU_B_IM + 1].reshape(-1),
+                           c.mat[L.LRU_GB_RE:L.LRU_GB_IM + 1].reshape(-1)))
+            groups.append((c.cmat[L.LRU_C_RE:L.LRU_C_IM + 1].reshape(-1),
+                           c.cmat[L.LRU_GC_RE:L.LRU_GC_IM + 1].reshape(-1)))
+        full = []
+        for g in groups:
+            p, gr = g[0], g[1]
+            if self.cell is not None and len(g) == 2:
+                owner = self.cell.vec if np.shares_memory(p, self.cell.vec) else None
+                assert owner is not None or np.shares_memory(p, self.cell.mat) or \
+                    np.shares_memory(p, getattr(self.cell, "cmat", p))  # views, not copies
+            z = g[2] if len(g) == 3 else np.zeros_like(p)
+            full.append((p, gr, z))
+        empty = np.zeros(0, self.dtype)
+        while len(full) < 4:
+            full.append((empty, empty, empty))
+        self._groups = full
+        self._acc_args = tuple(a for p, g, z in full for a in (g, z))
+        self._apply_args = tuple(a for p, g, z in full for a in (z, p))
+        self.n_params = sum(p.size for p, _, _ in full)
+
+    # ------------------------------------------------------------------ hot path
+    def forward(self, x):
+        """x: (d,) normalised observation of the network's dtype -> out (k,) view. Advances the cell."""
+        D.encoder_forward(x, self.P, self.A, self.lay)
+        if self.cell is not None:
+            self.cell.forward_unchecked(self.enc)
+        D.head_forward(self.y, self.P, self.A, self.lay)
+        return self.out
+
+    def backward(self, x):
+        """Gradients of out . dout for the last forward(x) (dout written by the caller); RTRL update."""
+        D.head_backward(self.y, self.P, self.A, self.G, self.lay)
+        if self.cell is not None:
+            self.cell.traces_grad_unchecked(self.enc, self.dy, True)
+            D.encoder_backward(x, self.cell.dx, self.P, self.A, self.G, self.lay)
+        else:
+            D.encoder_backward(x, self.dy, self.P, self.A, self.G, self.lay)
+
+    def accumulate(self, decay):
+        """z <- decay z + g over all parameters; returns ||z||_1 (float)."""
+        return eligibility_accumulate(self._scalar(decay), *self._acc_args)
+
+    def apply(self, step):
+        """w <- w + step z over all parameters; refreshes the cell's coefficients off the action path."""
+        obgd_apply(self._scalar(step), *self._apply_args)
+        if self.cell is not None:
+            self.cell.refresh_coefficients()
+
+    def reset_state(self):
+        """Zero the cell's state and RTRL traces (new episode)."""
+        if self.cell is not None:
+            self.cell.reset()
+
+    def reset_traces(self):
+        """Zero every eligibility trace."""
+        for _, _, z in self._groups:
+            z[...] = 0.0
+
+    # ------------------------------------------------------------------ inspection
+    def parameter_groups(self):
+        """List of (parameters, gradients, eligibility traces) flat views, in kernel order."""
+        return [g for g in self._groups if g[0].size]
+
+    def arrays(self):
+        """Every array whose content defines this network's learning state (for checkpoints)."""
+        out = {"P": self.P, "Z": self.Z, "A": self.A}
+        for i, (_, _, z) in enumerate(self._groups[1:]):
+            if z.size:
+                out[f"Z{i + 1}"] = z
+        if isinstance(self.cell, RTUCell):
+            out["cell_vec"], out["cell_mat"] = self.cell.vec, self.cell.mat
+        elif isinstance(self.cell, LRUCell):
+            out["cell_vec"], out["cell_mat"], out["cell_cmat"] = self.cell.vec, self.cell.mat, self.cell.cmat
+            out["cell_y"] = self.cell.y
+        return out
+
+
+def _span(base, view):
+    """slice of the flat array base that the contiguous view occupies."""
+    start = (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+    return slice(start, start + view.size)
