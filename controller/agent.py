@@ -329,23 +329,24 @@ class Agent:
     def _advance_critic(self, x):
         """Critic forward + RTRL + gradient on x; returns V(x). The gradient waits in G until the
         update that uses the previous ∇V is done."""
-        self.critic.forward(x)
-        v = float(self.critic.out[0])
-        self.critic.backward(x)
-        return v
+        return float(self.critic.forward_backward(x)[0])
 
     def _td_error(self, reward, v_next, terminated, truncated):
         """δ = r̃ + γ (1 − terminated) V(s') − V(s) for the transition out of the current critic value."""
         r = self._scale_reward(reward, terminated or truncated)
         return r + (0.0 if terminated else self.config.gamma * v_next) - self._value
 
-    def _apply(self, delta):
-        """ObGD on both networks with their current eligibility traces."""
+    def _apply(self, delta, then_accumulate):
+        """ObGD on both networks with their current eligibility traces; if then_accumulate, the critic's
+        trace takes its new gradient (∇V(s')) in the same pass."""
         cfg = self.config
         step_v = obgd_step_size(cfg.alpha, self._kappa_value, delta, self._critic_l1)
         step_p = obgd_step_size(cfg.alpha, self._kappa_policy, delta, self._actor_l1)
-        self.critic.apply(step_v * delta)
         self.actor.apply(step_p * delta)
+        if then_accumulate:
+            self._critic_l1 = self.critic.apply_accumulate(step_v * delta, self._decay)
+        else:
+            self.critic.apply(step_v * delta)
         self.stats["alpha_eff_value"] = step_v
         self.stats["alpha_eff_policy"] = step_p
         self.stats["updates"] += 1
@@ -360,20 +361,22 @@ class Agent:
         delta = self._td_error(reward, v_next, terminated, truncated)
         self.stats["last_delta"] = delta
         self.stats["last_value"] = v_next
+        sign = 1.0 if delta >= 0 else -1.0
         if credit_first:
-            self._sign = 1.0 if delta >= 0 else -1.0
+            self._sign = sign
             self._credit(applied)
+        episode_over = terminated or truncated
+        accumulate = ok_next and not episode_over
         if bad or not ok_next or not math.isfinite(delta):
             self.stats["refused"] += 1
+            if accumulate:
+                self._critic_l1 = self.critic.accumulate(self._decay)
         else:
-            self._apply(delta)
-        if not credit_first:
-            self._sign = 1.0 if delta >= 0 else -1.0
-        if terminated or truncated:
+            self._apply(delta, accumulate)
+        self._sign = sign
+        if episode_over:
             self._reset_flags()
             return
-        if ok_next:
-            self._critic_l1 = self.critic.accumulate(self._decay)
         self._value = v_next
 
     # ------------------------------------------------------------------ gymnasium order

@@ -23,7 +23,8 @@ import numpy as np
 from controller.cells import LRUCell, RTUCell
 from controller.kernels import dense as D
 from controller.kernels import layout as L
-from controller.kernels.traces import eligibility_accumulate, obgd_apply
+from controller.kernels import network as NK
+from controller.kernels.traces import eligibility_accumulate, obgd_apply, obgd_apply_accumulate
 
 CELL_KINDS = ("rtu-linear", "rtu-nonlinear", "lru", "none")
 
@@ -143,27 +144,48 @@ class Network:
         while len(full) < 4:
             full.append((empty, empty, empty))
         self._groups = full
+        self.n_params = sum(p.size for p, _, _ in full)
+
         self._acc_args = tuple(a for p, g, z in full for a in (g, z))
         self._apply_args = tuple(a for p, g, z in full for a in (z, p))
-        self.n_params = sum(p.size for p, _, _ in full)
+        self._apply_acc_args = tuple(a for p, g, z in full for a in (g, z, p))
+        self._bind_passes()
+
+    def _bind_passes(self):
+        """Pick the fused whole-network kernels of this cell kind and bind their array arguments."""
+        c = self.cell
+        if isinstance(c, RTUCell):
+            fwd = (self.P, self.A, self.lay, c.vec, c.mat, c.y, c._variant, c._act, c._official)
+            bwd = (self.P, self.A, self.G, self.lay, c.vec, c.mat, c.y, c.dx, c._variant, c._act)
+            both = bwd + (c._official,)
+            kf, kb, kfb = NK.rtu_network_forward, NK.rtu_network_backward, NK.rtu_network_forward_backward
+        elif isinstance(c, LRUCell):
+            fwd = (self.P, self.A, self.lay, c.vec, c.mat, c.cmat, c.y)
+            bwd = (self.P, self.A, self.G, self.lay, c.vec, c.mat, c.cmat, c.y, c.dx)
+            both = bwd
+            kf, kb, kfb = NK.lru_network_forward, NK.lru_network_backward, NK.lru_network_forward_backward
+        else:
+            fwd = (self.P, self.A, self.lay)
+            bwd = both = (self.P, self.A, self.G, self.lay)
+            kf, kb, kfb = NK.dense_network_forward, NK.dense_network_backward, NK.dense_network_forward_backward
+        self._kf, self._kb, self._kfb = kf, kb, kfb
+        self._fargs, self._bargs, self._fbargs = fwd, bwd, both
 
     # ------------------------------------------------------------------ hot path
     def forward(self, x):
-        """x: (d,) normalised observation of the network's dtype -> out (k,) view. Advances the cell."""
-        D.encoder_forward(x, self.P, self.A, self.lay)
-        if self.cell is not None:
-            self.cell.forward_unchecked(self.enc)
-        D.head_forward(self.y, self.P, self.A, self.lay)
+        """x: (d,) normalised observation of the network's dtype -> out (k,) view. Advances the cell;
+        its RTRL traces wait for ``backward``."""
+        self._kf(x, *self._fargs)
         return self.out
 
     def backward(self, x):
         """Gradients of out . dout for the last forward(x) (dout written by the caller); RTRL update."""
-        D.head_backward(self.y, self.P, self.A, self.G, self.lay)
-        if self.cell is not None:
-            self.cell.traces_grad_unchecked(self.enc, self.dy, True)
-            D.encoder_backward(x, self.cell.dx, self.P, self.A, self.G, self.lay)
-        else:
-            D.encoder_backward(x, self.dy, self.P, self.A, self.G, self.lay)
+        self._kb(x, *self._bargs)
+
+    def forward_backward(self, x):
+        """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic)."""
+        self._kfb(x, *self._fbargs)
+        return self.out
 
     def accumulate(self, decay):
         """z <- decay z + g over all parameters; returns ||z||_1 (float)."""
@@ -174,6 +196,13 @@ class Network:
         obgd_apply(self._scalar(step), *self._apply_args)
         if self.cell is not None:
             self.cell.refresh_coefficients()
+
+    def apply_accumulate(self, step, decay):
+        """``apply(step)`` then ``accumulate(decay)`` in one pass over the traces; returns ||z||_1."""
+        l1 = obgd_apply_accumulate(self._scalar(step), self._scalar(decay), *self._apply_acc_args)
+        if self.cell is not None:
+            self.cell.refresh_coefficients()
+        return l1
 
     def reset_state(self):
         """Zero the cell's state and RTRL traces (new episode)."""

@@ -55,3 +55,23 @@ def obgd_step_size(alpha, kappa, delta, z_l1):
     """
     bound = alpha * kappa * max(abs(delta), 1.0) * z_l1
     return alpha / bound if bound > 1.0 else alpha
+
+
+@kernel
+def _apply_accumulate(step, decay, g, z, p):
+    s = 0.0
+    for i in range(z.shape[0]):
+        zi = z[i]
+        p[i] += step * zi
+        v = decay * zi + g[i]
+        z[i] = v
+        s += abs(v)
+    return s
+
+
+@kernel
+def obgd_apply_accumulate(step, decay, g0, z0, p0, g1, z1, p1, g2, z2, p2, g3, z3, p3):
+    """Fused ``obgd_apply(step)`` then ``eligibility_accumulate(decay)``: one pass over the traces
+    instead of two (the critic's update is followed at once by its next gradient). Returns ||z||_1."""
+    return (_apply_accumulate(step, decay, g0, z0, p0) + _apply_accumulate(step, decay, g1, z1, p1)
+            + _apply_accumulate(step, decay, g2, z2, p2) + _apply_accumulate(step, decay, g3, z3, p3))
