@@ -552,7 +552,7 @@ class ControlLoop:
         out["rate_hz"] = self.config.rate_hz
         out["realtime"] = dict(self.realtime)
         out["safety"] = self.adapter.safety.counters()
-        out["adapter"] = dict(self.adapter.counters)
+        out["adapter"] = self.adapter.counters()
         return out
 
 

@@ -334,3 +334,86 @@ class NumpyRTUStep:
                  "w1": dc1 * sw[0] + dc2 * sw[1]}
         grads["w2"] = dc2 * sw[0] - dc1 * sw[1] if self.variant == "linear" else dc1 * sw[2] + dc2 * sw[3]
         return y, grads
+
+
+# ----------------------------------------------------------------------------- networks (agent)
+def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_activation="tanh"):
+    """The agent's gradient of out_T . dout at the last step of xs, by float64 torch autograd.
+
+    dense: dict enc_w (H, d), enc_b, hid_w (H2, m), hid_b, out_w (k, H2), out_b (NumPy copies of
+    ``Network.dense``); cell_kind: "rtu-linear" | "rtu-nonlinear" | "lru" | "none"; cell_params: the
+    cell's ``params`` copies (ignored for "none"); xs: (T, d) normalised observations of one episode;
+    dout: (k,). Encoder and head get one-step gradients (the encoder outputs of steps < T are detached),
+    the cell its full-history gradient (DESIGN §3.3, §3.5). Returns (out_T, grads dict).
+    """
+    import torch
+
+    t64 = torch.float64
+    dp = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in dense.items()}
+    cp = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in cell_params.items()}
+    f = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}[rtu_activation]
+
+    def encoder(x):
+        pre = dp["enc_w"] @ x + dp["enc_b"]
+        ln = (pre - pre.mean()) / torch.sqrt(pre.var(unbiased=False) + 1e-5)
+        return torch.tanh(ln)
+
+    if cell_kind.startswith("rtu"):
+        e_nu = torch.exp(cp["nu_log"])
+        r = torch.exp(-e_nu)
+        theta = torch.exp(cp["theta_log"])
+        g, phi = r * torch.cos(theta), r * torch.sin(theta)
+        eta = torch.sqrt(-torch.expm1(-2.0 * e_nu)) + ETA_EPS
+        n = g.shape[0]
+        c1 = torch.zeros(n, dtype=t64)
+        c2 = torch.zeros(n, dtype=t64)
+    elif cell_kind == "lru":
+        r = torch.exp(-torch.exp(cp["nu_log"]))
+        th = torch.exp(cp["theta_log"])
+        lr, li = r * torch.cos(th), r * torch.sin(th)
+        gam = torch.exp(cp["gamma_log"])
+        n = lr.shape[0]
+        hr = torch.zeros(n, dtype=t64)
+        hi = torch.zeros(n, dtype=t64)
+    y = None
+    last = len(xs) - 1
+    for t, x_np in enumerate(xs):
+        x = torch.tensor(np.asarray(x_np, np.float64))
+        e = encoder(x)
+        if t < last:
+            e = e.detach()
+        if cell_kind.startswith("rtu"):
+            a1 = g * c1 - phi * c2 + eta * (cp["w1"] @ e)
+            a2 = g * c2 + phi * c1 + eta * (cp["w2"] @ e)
+            if cell_kind == "rtu-linear":
+                c1, c2 = a1, a2
+                y = torch.cat([f(c1), f(c2)])
+            else:
+                c1, c2 = f(a1), f(a2)
+                y = torch.cat([c1, c2])
+        elif cell_kind == "lru":
+            ur, ui = cp["B_re"] @ e, cp["B_im"] @ e
+            hr, hi = lr * hr - li * hi + gam * ur, lr * hi + li * hr + gam * ui
+            y = cp["C_re"] @ hr - cp["C_im"] @ hi
+        else:
+            y = e
+    hid = torch.tanh(dp["hid_w"] @ y + dp["hid_b"])
+    out = dp["out_w"] @ hid + dp["out_b"]
+    torch.sum(out * torch.tensor(np.asarray(dout, np.float64))).backward()
+    grads = {k: v.grad.numpy().copy() for k, v in dp.items()}
+    grads.update({k: (v.grad.numpy().copy() if v.grad is not None else np.zeros(v.shape))
+                  for k, v in cp.items()})
+    return out.detach().numpy(), grads
+
+
+def td_lambda_returns(rewards, values, gamma, lam):
+    """λ-returns G^λ_t of one terminated episode (values[t] = V(s_t), V(terminal) = 0), by the recursion
+    G^λ_t = r_{t+1} + γ ((1 − λ) V(s_{t+1}) + λ G^λ_{t+1}). rewards, values: (T,). Returns (T,)."""
+    T = len(rewards)
+    out = np.zeros(T)
+    nxt = 0.0
+    for t in range(T - 1, -1, -1):
+        v_next = values[t + 1] if t + 1 < T else 0.0
+        out[t] = rewards[t] + gamma * ((1.0 - lam) * v_next + lam * nxt)
+        nxt = out[t]
+    return out

@@ -1,0 +1,223 @@
+"""Streaming actor-critic: act/learn contract, determinism, episode handling, bad input, bounded steps,
+no allocation per step (DESIGN §3.5, §4 Agent)."""
+import tracemalloc
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from controller.agent import Agent, AgentConfig, NonFiniteInputWarning
+from controller.config import ConfigError
+
+OBS = gym.spaces.Box(-np.inf, np.inf, (5,), np.float64)
+BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+DISCRETE = gym.spaces.Discrete(3)
+SMALL = dict(n_units=8, encoder_width=8, head_width=8)
+
+
+def _agent(action_space=BOX, seed=0, **cfg):
+    return Agent(OBS, action_space, AgentConfig(**{**SMALL, **cfg}), seed=seed)
+
+
+def _run(agent, rng, steps, episode=25):
+    actions = []
+    obs = rng.standard_normal(5)
+    for t in range(steps):
+        a = agent.act(obs)
+        actions.append(np.array(a, dtype=np.float64).copy())
+        obs = rng.standard_normal(5)
+        done = (t + 1) % episode == 0
+        agent.learn(float(rng.standard_normal()), obs, done and t % 2 == 0, done and t % 2 == 1)
+    return np.array(actions)
+
+
+def _params(agent):
+    return [a.copy() for net in (agent.actor, agent.critic) for p, _, _ in net.parameter_groups()
+            for a in (p,)]
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear", "lru", "none"])
+@pytest.mark.parametrize("space", [BOX, DISCRETE], ids=["box", "discrete"])
+def test_same_seed_same_observations_identical_actions_and_parameters(cell, space):
+    a, b = _agent(space, cell=cell), _agent(space, cell=cell)
+    acts_a = _run(a, np.random.default_rng(7), 120)
+    acts_b = _run(b, np.random.default_rng(7), 120)
+    np.testing.assert_array_equal(acts_a, acts_b)
+    for pa, pb in zip(_params(a), _params(b)):
+        np.testing.assert_array_equal(pa, pb)
+    assert a.stats["updates"] == 120 and a.stats["episodes"] == 5
+    c = _agent(space, seed=1, cell=cell)
+    assert not np.array_equal(_run(c, np.random.default_rng(7), 120), acts_a)
+
+
+def test_learning_changes_parameters_and_actions_stay_in_bounds():
+    agent = _agent()
+    before = _params(agent)
+    acts = _run(agent, np.random.default_rng(0), 200)
+    assert np.all(acts >= -1.0) and np.all(acts <= 1.0)
+    assert any(not np.array_equal(x, y) for x, y in zip(before, _params(agent)))
+
+
+def test_discrete_actions_are_ints_in_range():
+    agent = _agent(DISCRETE)
+    acts = _run(agent, np.random.default_rng(0), 100)
+    assert set(np.unique(acts)) <= {0, 1, 2}
+    assert isinstance(agent.act(np.zeros(5)), int)
+
+
+def test_termination_does_not_bootstrap_and_truncation_does():
+    for terminated in (True, False):
+        agent = _agent(normalize_observations=False, scale_rewards=False, dtype="float64")
+        rng = np.random.default_rng(3)
+        for _ in range(5):
+            agent.act(rng.standard_normal(5))
+            agent.learn(0.0, rng.standard_normal(5), False, False)
+        agent.act(rng.standard_normal(5))
+        v_s = agent._value
+        agent.learn(2.0, rng.standard_normal(5), terminated, not terminated)
+        v_next = agent.stats["last_value"]
+        expect = 2.0 - v_s if terminated else 2.0 + 0.99 * v_next - v_s
+        assert agent.stats["last_delta"] == pytest.approx(expect, rel=1e-12)
+        assert v_next != 0.0
+
+
+def test_episode_end_resets_states_and_traces():
+    agent = _agent()
+    _run(agent, np.random.default_rng(0), 10, episode=1000)
+    agent.act(np.ones(5))
+    agent.learn(1.0, np.ones(5), True, False)
+    assert np.any(agent.actor.Z != 0)
+    agent.act(np.ones(5))   # first act of the next episode: everything restarts from zero
+    for net in (agent.actor, agent.critic):
+        for _, _, z in net.parameter_groups():
+            assert not np.any(z)
+    assert not np.any(agent.critic.cell.state)
+    assert agent.stats["episodes"] == 2
+
+
+def test_critic_update_is_bounded_by_one_over_kappa():
+    """ObGD: the L1 size of each critic update, α_eff |δ| ||z||₁, never exceeds 1/κ_v, even for huge
+    rewards."""
+    agent = _agent(dtype="float64", scale_rewards=False)
+    kappa_v = agent.config.kappas[1]
+    rng = np.random.default_rng(0)
+    for t in range(100):
+        agent.act(rng.standard_normal(5))
+        before = agent.critic.P.copy(), agent.critic.cell.vec[:2].copy(), agent.critic.cell.mat[:2].copy()
+        agent.learn(float(rng.standard_normal() * 1e4), rng.standard_normal(5), False, False)
+        after = agent.critic.P, agent.critic.cell.vec[:2], agent.critic.cell.mat[:2]
+        change = sum(np.abs(a - b).sum() for a, b in zip(after, before))
+        assert change <= 1.0 / kappa_v * (1 + 1e-9), (t, change)
+
+
+def test_non_finite_observation_is_refused_with_a_warning_and_never_gives_a_nan_action():
+    agent = _agent()
+    rng = np.random.default_rng(0)
+    _run(agent, rng, 5, episode=1000)
+    bad = rng.standard_normal(5)
+    bad[2] = np.nan
+    before = _params(agent)
+    with pytest.warns(NonFiniteInputWarning, match=r"observation\[2\]"):
+        a = agent.act(bad)
+    assert np.all(np.isfinite(a))
+    agent.learn(1.0, rng.standard_normal(5), False, False)
+    for x, y in zip(before, _params(agent)):
+        np.testing.assert_array_equal(x, y)   # nothing learned from the transition out of a NaN obs
+    assert agent.stats["non_finite_inputs"] == 1 and agent.stats["refused"] == 1
+    inf_next = rng.standard_normal(5)
+    inf_next[0] = np.inf
+    agent.act(rng.standard_normal(5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per agent: no second warning
+        agent.learn(1.0, inf_next, False, False)
+        agent.act(rng.standard_normal(5))
+        agent.learn(float("nan"), rng.standard_normal(5), False, False)
+    assert agent.stats["non_finite_inputs"] == 3 and agent.stats["refused"] == 3
+    for net in (agent.actor, agent.critic):
+        assert np.all(np.isfinite(net.P))
+
+
+def test_wrong_observation_size_names_expected_and_given():
+    agent = _agent()
+    with pytest.raises(ValueError, match=r"obs must have shape \(5,\), got \(4,\)"):
+        agent.act(np.zeros(4))
+    agent.act(np.zeros(5))
+    with pytest.raises(ValueError, match=r"next_obs must have shape \(5,\), got \(6,\)"):
+        agent.learn(0.0, np.zeros(6), False, False)
+
+
+def test_learn_before_act_is_an_error():
+    with pytest.raises(RuntimeError, match="act"):
+        _agent().learn(0.0, np.zeros(5), False, False)
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ConfigError, match="gamma"):
+        AgentConfig(gamma=1.5)
+    with pytest.raises(ConfigError, match="alpha"):
+        AgentConfig(alpha=0.0)
+    with pytest.raises(ValueError, match="action_space"):
+        Agent(OBS, gym.spaces.MultiBinary(3))
+
+
+def test_kappa_defaults_depend_on_recurrence():
+    assert AgentConfig().kappas == (1.5, 1.0)
+    assert AgentConfig(cell="none").kappas == (3.0, 2.0)
+    assert AgentConfig(kappa_policy=2.0).kappas == (2.0, 1.0)
+
+
+def test_applied_action_is_the_one_credited():
+    a, b = _agent(dtype="float64"), _agent(dtype="float64")
+    obs = np.ones(5)
+    act_a = a.act(obs).copy()
+    b.act(obs)
+    a.learn(1.0, obs, False, False)                                  # credits act_a
+    b.learn(1.0, obs, False, False, applied_action=np.clip(act_a + 0.5, -1, 1))
+    assert not np.array_equal(a.actor.P, b.actor.P)
+    np.testing.assert_array_equal(a.critic.P, b.critic.P)
+
+
+def test_loop_order_update_credit_and_skip():
+    agent = _agent()
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal(5)
+    agent.act(obs)
+    agent.credit(None)
+    for t in range(30):
+        obs = rng.standard_normal(5)
+        a = agent.act(obs)
+        if t % 5 == 4:
+            agent.skip(0.5, obs, False, False)
+        else:
+            agent.update(0.5, obs, False, False)
+        agent.credit(np.clip(a, -0.5, 0.5))
+    assert agent.stats["skipped"] == 6 and agent.stats["updates"] == 24
+    agent.update(1.0, rng.standard_normal(5), True, False)   # terminal: no act on it
+    agent.reset()
+    agent.act(obs)
+    assert agent.stats["episodes"] == 2
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "none"])
+def test_no_array_allocation_per_step(cell):
+    """After warm-up, 300 act+learn steps allocate no array: the peak of traced memory stays within a
+    few KiB of the start (one parameter-sized temporary would add tens of KiB)."""
+    agent = Agent(OBS, BOX, AgentConfig(cell=cell), seed=0)   # paper size: arrays of 100+ KiB
+    rng = np.random.default_rng(0)
+    obs = [rng.standard_normal(5) for _ in range(8)]
+    for t in range(50):
+        agent.act(obs[t % 8])
+        agent.learn(0.1, obs[(t + 1) % 8], False, False)
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for t in range(300):
+            agent.act(obs[t % 8])
+            agent.learn(0.1, obs[(t + 1) % 8], False, False)
+        end, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - start < 8 * 1024, (start, peak)
+    assert end - start < 4 * 1024, (start, end)
