@@ -1,0 +1,81 @@
+"""Errors raised by the ``envs`` package and the small validators that raise them.
+
+Every error is a ``ValueError`` subclass (so ``except ValueError`` keeps working) whose message names the
+parameter, the value found and the values allowed.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+__all__ = [
+    "EnvConfigError",
+    "UnknownEnvError",
+    "MaskOptionError",
+    "LayoutError",
+    "check_int",
+    "check_float",
+    "check_choice",
+]
+
+
+class EnvConfigError(ValueError):
+    """A parameter of an environment or wrapper is out of range or of the wrong type."""
+
+
+class UnknownEnvError(EnvConfigError):
+    """A base environment id that the masking helpers do not know how to mask."""
+
+
+class MaskOptionError(EnvConfigError):
+    """A base-env option that would put data other than the kept kind (e.g. velocities) into a masked observation."""
+
+
+class LayoutError(EnvConfigError):
+    """The base env's observation does not match the layout derived from its simulator (e.g. a custom xml_file)."""
+
+
+def check_int(name: str, value, low: int, high: int | None = None, where: str = "") -> int:
+    """Return ``value`` as an int if it is an integer in ``[low, high]`` (``high=None``: no upper bound)."""
+    prefix = f"{where}: " if where else ""
+    allowed = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value!r} of type {type(value).__name__}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value}")
+    return value
+
+
+def check_float(
+    name: str,
+    value,
+    low: float,
+    high: float,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    where: str = "",
+) -> float:
+    """Return ``value`` as a finite float in the interval given (bounds inclusive unless told otherwise)."""
+    prefix = f"{where}: " if where else ""
+    lo_br = "[" if low_inclusive else "("
+    hi_br = "]" if high_inclusive else ")"
+    allowed = f"a finite number in {lo_br}{low}, {high}{hi_br}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    ok = math.isfinite(value)
+    ok = ok and (value >= low if low_inclusive else value > low)
+    ok = ok and (value <= high if high_inclusive else value < high)
+    if not ok:
+        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value!r}")
+    return value
+
+
+def check_choice(name: str, value, allowed, where: str = ""):
+    """Return ``value`` if it is one of ``allowed``."""
+    prefix = f"{where}: " if where else ""
+    if value not in tuple(allowed):
+        raise EnvConfigError(f"{prefix}{name} must be one of {list(allowed)!r}; got {value!r}")
+    return value
