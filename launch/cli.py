@@ -1,6 +1,8 @@
 """The `rtu-control` console script: one entry point, one subcommand per job.
 
     rtu-control bench  [--config FILE] [--set key=value ...]   cell latency benchmark (launch.bench)
+    rtu-control bench agent [...]                               agent latency benchmark (launch.bench_agent)
+    rtu-control bench learning [...]                            learning curves, seeds x cells (launch.learning)
     rtu-control warmup                                          compile every kernel for this machine
 
 Each job reads a YAML config (default: the packaged ``launch/configs/<job>.yaml``) plus dotted
@@ -27,11 +29,19 @@ def _add_config_arguments(parser, default_name):
 
 
 def _cmd_bench(args):
-    from launch import bench
-
-    path = args.config or packaged_config("bench.yaml")
-    cfg = load_config(bench.BenchConfig, path, args.overrides)
-    print(f"rtu-control bench: config {path}")
+    if args.target == "agent":
+        from launch import bench_agent as bench
+        path = args.config or packaged_config("bench_agent.yaml")
+        cfg = load_config(bench.AgentBenchConfig, path, args.overrides)
+    elif args.target == "learning":
+        from launch import learning as bench
+        path = args.config or packaged_config("bench_learning.yaml")
+        cfg = load_config(bench.LearningBenchConfig, path, args.overrides)
+    else:
+        from launch import bench
+        path = args.config or packaged_config("bench.yaml")
+        cfg = load_config(bench.BenchConfig, path, args.overrides)
+    print(f"rtu-control bench {args.target}: config {path}")
     bench.run(cfg)
     return 0
 
@@ -47,8 +57,11 @@ def _cmd_warmup(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="rtu-control", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("bench", help="per-step latency of the RTU/LRU cells vs NumPy and torch")
-    _add_config_arguments(p, "bench.yaml")
+    p = sub.add_parser("bench", help="per-step latency of the cells (vs NumPy, torch) or of the agent")
+    p.add_argument("target", nargs="?", choices=("cells", "agent", "learning"), default="cells",
+                   help="cells (default): RTU/LRU cells; agent: the streaming actor-critic per tick; "
+                        "learning: seeds x cells learning runs on env ids")
+    _add_config_arguments(p, "bench.yaml, bench_agent.yaml or bench_learning.yaml")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("warmup", help="compile every kernel for this machine before a run")
     p.set_defaults(func=_cmd_warmup)

@@ -1,0 +1,132 @@
+"""`rtu-control bench agent`: per-tick latency of the streaming agent (issue: act ≤ 10 µs, act + learn
+≤ 60 µs median and ≤ 200 µs p99 at the paper size in float32).
+
+For each size of DESIGN §5 and dtype it builds the agent (actor and critic, each obs -> Dense ->
+LayerNorm -> tanh -> cell -> Dense -> tanh -> head) with a Gaussian policy over a 6-dimensional Box and
+times, call by call from Python after a warm-up, on a fixed stream of random observations:
+
+* ``act``: ``agent.act(obs)``, the action path (forward work only);
+* ``act+learn``: ``agent.act(obs)`` followed by ``agent.learn(r, next_obs, ...)``, a whole tick of
+  learning for both networks (critic on s', δ, RTRL traces and gradients, eligibility traces, ObGD).
+
+The reference in the same process is the same agent without recurrence (``cell: none``, the
+feed-forward baseline); the table's last column is the recurrent agent's median over it.
+"""
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from controller.config import check
+from launch.bench import format_table, machine_info, summarize, time_calls
+
+AGENT_SIZES = {  # DESIGN §5: (observation size, encoder width, units n, head width)
+    "paper": (17, 64, 192, 64),
+    "small": (8, 32, 32, 32),
+    "large": (64, 128, 512, 128),
+}
+ACTION_DIM = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentBenchConfig:
+    """What `rtu-control bench agent` measures. Every field can be set in YAML or with --set key=value."""
+    calls: int = 10_000                 # timed ticks per case (after warm-up)
+    warmup_calls: int = 1_000
+    sizes: tuple[Literal["paper", "small", "large"], ...] = ("paper", "small", "large")
+    dtypes: tuple[Literal["float32", "float64"], ...] = ("float32", "float64")
+    cells: tuple[Literal["rtu-linear", "rtu-nonlinear", "lru", "none"], ...] = ("rtu-linear", "none")
+    seed: int = 0
+    output: str = "results/bench_agent.json"
+
+    def __post_init__(self):
+        check(self.calls >= 100, "calls", "an integer >= 100", self.calls)
+        check(self.warmup_calls >= 1, "warmup_calls", "an integer >= 1", self.warmup_calls)
+        check(len(self.sizes) > 0, "sizes", "at least one of paper, small, large", self.sizes)
+        check(len(self.dtypes) > 0, "dtypes", "at least one of float32, float64", self.dtypes)
+        check(len(self.cells) > 0, "cells", "at least one cell kind", self.cells)
+
+
+def make_agent(size, dtype, cell, seed):
+    import gymnasium as gym
+
+    from controller.agent import Agent, AgentConfig
+
+    n_obs, enc, n, head = AGENT_SIZES[size]
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float64)
+    act_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+    cfg = AgentConfig(cell=cell, n_units=n, encoder_width=enc, head_width=head, dtype=dtype)
+    return Agent(obs_space, act_space, cfg, seed=seed)
+
+
+def bench_agent(size, dtype, cell, cfg):
+    """{"act": summary, "act+learn": summary} for one agent configuration."""
+    agent = make_agent(size, dtype, cell, cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    stream = rng.standard_normal((1024, agent.n_obs))
+    rewards = rng.standard_normal(1024)
+    i = [0]
+
+    def act():
+        k = i[0] = (i[0] + 1) & 1023
+        agent.act(stream[k])
+        agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)  # keep act/learn alternating
+
+    def tick():
+        k = i[0] = (i[0] + 1) & 1023
+        agent.act(stream[k])
+        agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
+
+    out = {}
+    for _ in range(cfg.warmup_calls):
+        act()
+    times = np.empty(cfg.calls)
+    clock = time.perf_counter_ns
+    for c in range(cfg.calls):
+        k = i[0] = (i[0] + 1) & 1023
+        t0 = clock()
+        agent.act(stream[k])
+        times[c] = clock() - t0
+        agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
+    out["act"] = summarize(times / 1e3)
+    out["act+learn"] = summarize(time_calls(tick, cfg.calls, cfg.warmup_calls))
+    if agent.stats["refused"] or not np.all(np.isfinite(agent.actor.P)):
+        raise RuntimeError(f"bench agent: the agent refused updates or diverged: {agent.stats}")
+    return out
+
+
+def run(cfg, echo=print):
+    """Run the agent benchmark; returns the result dict (also written to cfg.output)."""
+    rows = []
+    for size in cfg.sizes:
+        for dtype in cfg.dtypes:
+            medians = {}
+            results = {}
+            for cell in cfg.cells:
+                echo(f"  timing agent {cell:<14} {size:<6} {dtype} ...")
+                results[cell] = bench_agent(size, dtype, cell, cfg)
+                medians[cell] = {m: s["median_us"] for m, s in results[cell].items()}
+            for cell, res in results.items():
+                for mode, s in res.items():
+                    ref = medians.get("none", {}).get(mode)
+                    ratio = s["median_us"] / ref if ref and cell != "none" else None
+                    n_obs, enc, n, head = AGENT_SIZES[size]
+                    rows.append({"case": f"agent {cell} {mode}", "size": size, "dtype": dtype,
+                                 "obs": n_obs, "encoder": enc, "n": n, "head": head, **s,
+                                 "speedup": ratio})
+    result = {"config": dataclasses.asdict(cfg), "machine": machine_info(), "rows": rows,
+              "command": " ".join(["rtu-control"] + sys.argv[1:]) if sys.argv else "rtu-control bench agent"}
+    echo("")
+    echo(format_table(rows).replace("× numpy", "× ff").replace("  × ff", "   × ff"))
+    echo("(last column: median of the recurrent agent / median of the feed-forward agent, same size)")
+    path = Path(cfg.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(path)
+    echo(f"\nwrote {path}")
+    return result

@@ -1,0 +1,204 @@
+"""`rtu-control bench learning`: does the streaming agent learn, and does recurrence help?
+
+Runs N seeds x cells (linear RTU, non-linear RTU, LRU, feed-forward "none") on each env id for a fixed
+number of steps, single process per run (runs are spread over ``workers`` processes). Each run drives
+the gymnasium env in the act-then-learn order of ``controller.agent`` and records
+
+* ``curves/<env>/<cell>/seed<k>.jsonl``: one line per episode: step, episode return, length, wall time;
+* its summary: mean return of the last ``last_episodes`` episodes, env steps per second, and the agent's
+  own time per step (act + learn) next to the env's ``step`` time, both measured in the run;
+
+then writes ``summary.json``, prints a table (mean ± standard error over seeds of the final returns)
+and, when matplotlib is installed (``pip install 'rtu-control[plot]'``), ``curves.png`` with one panel
+per env (mean over seeds of a moving average of the episode returns).
+"""
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from controller.config import check
+
+CellKind = Literal["rtu-linear", "rtu-nonlinear", "lru", "none"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningBenchConfig:
+    """What `rtu-control bench learning` runs. Every field can be set in YAML or with --set key=value."""
+    env_ids: tuple[str, ...] = ("CartPole-P-v1",)
+    cells: tuple[CellKind, ...] = ("rtu-linear", "none")
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    steps: int = 300_000                # env steps per run
+    last_episodes: int = 20             # final performance = mean return of this many last episodes
+    env_kwargs: str = ""                # JSON object passed to gymnasium.make, e.g. '{"delay": 10}'
+    workers: int = 2                    # processes running seeds/cells in parallel
+    dtype: Literal["float32", "float64"] = "float32"
+    n_units: int = 192
+    output: str = "results/learning"
+
+    def __post_init__(self):
+        check(len(self.env_ids) > 0, "env_ids", "at least one gymnasium id", self.env_ids)
+        check(len(self.cells) > 0, "cells", "at least one cell kind", self.cells)
+        check(len(self.seeds) > 0, "seeds", "at least one integer seed", self.seeds)
+        check(self.steps >= 1, "steps", "an integer >= 1", self.steps)
+        check(self.last_episodes >= 1, "last_episodes", "an integer >= 1", self.last_episodes)
+        check(self.workers >= 1, "workers", "an integer >= 1", self.workers)
+        check(self.n_units >= 1, "n_units", "an integer >= 1", self.n_units)
+        try:
+            kwargs = json.loads(self.env_kwargs) if self.env_kwargs else {}
+        except json.JSONDecodeError as err:
+            kwargs = err
+        check(isinstance(kwargs, dict), "env_kwargs", "a JSON object such as '{\"delay\": 10}'",
+              self.env_kwargs)
+
+
+def run_one(env_id, cell, seed, cfg, out_dir):
+    """One learning run; returns its summary dict and writes its per-episode JSONL curve."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the -P/-V and diagnostic ids)
+    from controller.agent import Agent, AgentConfig
+
+    kwargs = json.loads(cfg.env_kwargs) if cfg.env_kwargs else {}
+    env = gym.make(env_id, **kwargs)
+    agent = Agent(env.observation_space, env.action_space,
+                  AgentConfig(cell=cell, dtype=cfg.dtype, n_units=cfg.n_units), seed=seed)
+    path = Path(out_dir) / "curves" / env_id / cell / f"seed{seed}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clock = time.perf_counter
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    returns, ret, length = [], 0.0, 0
+    t_agent = t_env = 0.0
+    start = clock()
+    with open(path, "w") as f:
+        for step in range(1, cfg.steps + 1):
+            t0 = clock()
+            action = agent.act(obs)
+            t1 = clock()
+            obs, reward, terminated, truncated, _ = env.step(action)
+            t2 = clock()
+            agent.learn(reward, obs, terminated, truncated)
+            t3 = clock()
+            t_agent += (t1 - t0) + (t3 - t2)
+            t_env += t2 - t1
+            ret += float(reward)
+            length += 1
+            if terminated or truncated:
+                returns.append(ret)
+                f.write(json.dumps({"step": step, "return": ret, "length": length,
+                                    "wall_s": round(clock() - start, 3)}) + "\n")
+                ret, length = 0.0, 0
+                obs, _ = env.reset()
+    wall = clock() - start
+    env.close()
+    last = returns[-cfg.last_episodes:]
+    return {"env_id": env_id, "cell": cell, "seed": seed, "steps": cfg.steps, "episodes": len(returns),
+            "final_return": float(np.mean(last)) if last else float("nan"),
+            "steps_per_s": cfg.steps / wall, "agent_us_per_step": 1e6 * t_agent / cfg.steps,
+            "env_us_per_step": 1e6 * t_env / cfg.steps, "refused": agent.stats["refused"],
+            "non_finite_inputs": agent.stats["non_finite_inputs"], "curve": str(path)}
+
+
+def _summarise(runs, cfg):
+    table = []
+    for env_id in cfg.env_ids:
+        for cell in cfg.cells:
+            rs = [r for r in runs if r["env_id"] == env_id and r["cell"] == cell]
+            finals = np.array([r["final_return"] for r in rs])
+            se = float(finals.std(ddof=1) / math.sqrt(len(finals))) if len(finals) > 1 else float("nan")
+            table.append({"env_id": env_id, "cell": cell, "seeds": len(rs),
+                          "mean_final_return": float(finals.mean()), "stderr": se,
+                          "per_seed": [float(v) for v in finals],
+                          "steps_per_s": float(np.mean([r["steps_per_s"] for r in rs])),
+                          "agent_us_per_step": float(np.mean([r["agent_us_per_step"] for r in rs])),
+                          "env_us_per_step": float(np.mean([r["env_us_per_step"] for r in rs]))})
+    return table
+
+
+def format_summary(table, last_episodes):
+    head = (f"{'env':<26}{'cell':<15}{'seeds':>6}{f'final (last {last_episodes} ep.)':>26}"
+            f"{'steps/s':>10}{'agent µs':>10}{'env µs':>9}  per seed")
+    lines = [head, "-" * len(head)]
+    for r in table:
+        final = f"{r['mean_final_return']:.1f} ± {r['stderr']:.1f}"
+        seeds = " ".join(f"{v:.0f}" if abs(v) >= 10 else f"{v:.2f}" for v in r["per_seed"])
+        lines.append(f"{r['env_id']:<26}{r['cell']:<15}{r['seeds']:>6}{final:>26}{r['steps_per_s']:>10.0f}"
+                     f"{r['agent_us_per_step']:>10.1f}{r['env_us_per_step']:>9.1f}  {seeds}")
+    return "\n".join(lines)
+
+
+def plot_curves(runs, cfg, path, window=20):
+    """One panel per env: mean over seeds of the moving average of episode returns vs env steps."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, len(cfg.env_ids), figsize=(5.5 * len(cfg.env_ids), 4), squeeze=False)
+    grid = np.linspace(0, cfg.steps, 200)
+    for ax, env_id in zip(axes[0], cfg.env_ids):
+        for cell in cfg.cells:
+            curves = []
+            for r in runs:
+                if r["env_id"] != env_id or r["cell"] != cell:
+                    continue
+                rows = [json.loads(line) for line in open(r["curve"])]
+                if not rows:
+                    continue
+                steps = np.array([x["step"] for x in rows])
+                rets = np.array([x["return"] for x in rows])
+                smooth = np.convolve(rets, np.ones(window) / window, mode="full")[:len(rets)]
+                smooth /= np.minimum(np.arange(1, len(rets) + 1), window) / window
+                curves.append(np.interp(grid, steps, smooth, left=np.nan))
+            if curves:
+                with warnings.catch_warnings():  # grid points before a seed's first episode are NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean = np.nanmean(curves, axis=0)
+                ax.plot(grid, mean, label=f"{cell} ({len(curves)} seeds)")
+        ax.set_title(env_id)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(f"episode return (moving average of {window})")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run(cfg, echo=print):
+    """Run every (env, cell, seed); write curves, summary.json, curves.png; print the table."""
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(e, c, s) for e in cfg.env_ids for c in cfg.cells for s in cfg.seeds]
+    echo(f"  {len(jobs)} runs of {cfg.steps} steps on {cfg.workers} worker(s) -> {out}")
+    runs = []
+    if cfg.workers == 1:
+        for job in jobs:
+            runs.append(run_one(*job, cfg, out))
+            echo(f"  done {job}: final {runs[-1]['final_return']:.2f}")
+    else:
+        with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
+            futures = {pool.submit(run_one, *job, cfg, out): job for job in jobs}
+            for fut in futures:
+                runs.append(fut.result())
+                echo(f"  done {futures[fut]}: final {runs[-1]['final_return']:.2f}")
+    table = _summarise(runs, cfg)
+    result = {"config": dataclasses.asdict(cfg), "runs": runs, "summary": table,
+              "command": " ".join(["rtu-control"] + sys.argv[1:]) if sys.argv else "rtu-control bench learning",
+              "cpu_count": os.cpu_count()}
+    (out / "summary.json").write_text(json.dumps(result, indent=2))
+    echo("")
+    echo(format_summary(table, cfg.last_episodes))
+    png = plot_curves(runs, cfg, out / "curves.png")
+    echo(f"\nwrote {out / 'summary.json'}" + (f" and {png}" if png else " (no plot: matplotlib not installed)"))
+    return result

@@ -1,0 +1,58 @@
+"""`rtu-control bench agent` and `rtu-control bench learning`: packaged configs equal the defaults,
+short smoke runs print their tables and write JSON (and curves), bad values exit with status 2."""
+import json
+
+import pytest
+
+from controller.config import load_config, read_yaml
+from launch.bench_agent import AgentBenchConfig
+from launch.cli import main, packaged_config
+from launch.learning import LearningBenchConfig
+
+
+@pytest.mark.parametrize("cls, name", [(AgentBenchConfig, "bench_agent.yaml"),
+                                       (LearningBenchConfig, "bench_learning.yaml")])
+def test_packaged_configs_equal_the_defaults(cls, name):
+    assert load_config(cls, packaged_config(name)) == cls()
+    assert set(read_yaml(packaged_config(name))) == {f.name for f in cls.__dataclass_fields__.values()}
+
+
+def test_bench_agent_smoke_run(tmp_path, capsys):
+    out = tmp_path / "agent.json"
+    status = main(["bench", "agent", "--set", "calls=200", "--set", "warmup_calls=20",
+                   "--set", "sizes=[small]", "--set", "dtypes=[float32]", "--set", f"output={out}"])
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "agent rtu-linear act+learn" in text and "× ff" in text
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["case"] for r in rows} == {"agent rtu-linear act", "agent rtu-linear act+learn",
+                                         "agent none act", "agent none act+learn"}
+    for r in rows:
+        assert 0 < r["median_us"] <= r["p99_us"]
+    by_case = {r["case"]: r for r in rows}
+    assert by_case["agent rtu-linear act"]["median_us"] < by_case["agent rtu-linear act+learn"]["median_us"]
+
+
+def test_bench_learning_smoke_run(tmp_path, capsys):
+    status = main(["bench", "learning", "--set", "steps=400", "--set", "seeds=[0, 1]", "--set", "workers=1",
+                   "--set", "cells=[rtu-linear, none]", "--set", "n_units=8", "--set", "last_episodes=3",
+                   "--set", f"output={tmp_path}"])
+    assert status == 0
+    assert "final (last 3 ep.)" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary["runs"]) == 4 and len(summary["summary"]) == 2
+    for run in summary["runs"]:
+        lines = [json.loads(x) for x in open(run["curve"])]
+        assert len(lines) == run["episodes"] > 0
+        assert sum(x["length"] for x in lines) <= 400
+        assert run["agent_us_per_step"] > 0 and run["env_us_per_step"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "agent", "--set", "calls=5"], "calls: expected an integer >= 100, found 5"),
+    (["bench", "learning", "--set", "cells=[gru]"], "cells[0]: expected one of"),
+    (["bench", "learning", "--set", "env_kwargs=[1]"], "env_kwargs"),
+])
+def test_bad_values_exit_2_naming_the_key(args, message, capsys):
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
