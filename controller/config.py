@@ -35,6 +35,8 @@ def _type_name(tp):
     if origin in (tuple, list):
         args = typing.get_args(tp)
         return f"a list of {_type_name(args[0])}" if args else "a list"
+    if origin is dict or tp is dict:
+        return "a mapping"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if tp is type(None):
@@ -66,6 +68,12 @@ def _convert(value, tp, key):
         args = typing.get_args(tp)
         item = args[0] if args else typing.Any
         return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{key}: expected a mapping with string keys, found {value!r}")
+        args = typing.get_args(tp)
+        item = args[1] if len(args) == 2 else typing.Any
+        return {k: _convert(v, item, f"{key}.{k}") for k, v in value.items()}
     if tp is typing.Any:
         return value
     if tp is type(None):

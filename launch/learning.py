@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import time
+import typing
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -38,7 +39,8 @@ class LearningBenchConfig:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     steps: int = 300_000                # env steps per run
     last_episodes: int = 20             # final performance = mean return of this many last episodes
-    env_kwargs: str = ""                # JSON object passed to gymnasium.make, e.g. '{"delay": 10}'
+    env_kwargs: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
+    """keyword arguments for gymnasium.make, e.g. {delay: 10} (--set env_kwargs.delay=10)"""
     workers: int = 2                    # processes running seeds/cells in parallel
     dtype: Literal["float32", "float64"] = "float32"
     n_units: int = 192
@@ -52,12 +54,6 @@ class LearningBenchConfig:
         check(self.last_episodes >= 1, "last_episodes", "an integer >= 1", self.last_episodes)
         check(self.workers >= 1, "workers", "an integer >= 1", self.workers)
         check(self.n_units >= 1, "n_units", "an integer >= 1", self.n_units)
-        try:
-            kwargs = json.loads(self.env_kwargs) if self.env_kwargs else {}
-        except json.JSONDecodeError as err:
-            kwargs = err
-        check(isinstance(kwargs, dict), "env_kwargs", "a JSON object such as '{\"delay\": 10}'",
-              self.env_kwargs)
 
 
 def run_one(env_id, cell, seed, cfg, out_dir):
@@ -67,8 +63,7 @@ def run_one(env_id, cell, seed, cfg, out_dir):
     import envs  # noqa: F401  (registers the -P/-V and diagnostic ids)
     from controller.agent import Agent, AgentConfig
 
-    kwargs = json.loads(cfg.env_kwargs) if cfg.env_kwargs else {}
-    env = gym.make(env_id, **kwargs)
+    env = gym.make(env_id, **cfg.env_kwargs)
     agent = Agent(env.observation_space, env.action_space,
                   AgentConfig(cell=cell, dtype=cfg.dtype, n_units=cfg.n_units), seed=seed)
     path = Path(out_dir) / "curves" / env_id / cell / f"seed{seed}.jsonl"
@@ -101,8 +96,15 @@ def run_one(env_id, cell, seed, cfg, out_dir):
     wall = clock() - start
     env.close()
     last = returns[-cfg.last_episodes:]
+    w = cfg.last_episodes
+    if len(returns) >= w:
+        windows = np.convolve(returns, np.ones(w) / w, mode="valid")
+        best = float(windows.max())
+    else:
+        best = float(np.mean(returns)) if returns else float("nan")
     return {"env_id": env_id, "cell": cell, "seed": seed, "steps": cfg.steps, "episodes": len(returns),
             "final_return": float(np.mean(last)) if last else float("nan"),
+            "best_window_return": best,
             "steps_per_s": cfg.steps / wall, "agent_us_per_step": 1e6 * t_agent / cfg.steps,
             "env_us_per_step": 1e6 * t_env / cfg.steps, "refused": agent.stats["refused"],
             "non_finite_inputs": agent.stats["non_finite_inputs"], "curve": str(path)}
@@ -114,10 +116,12 @@ def _summarise(runs, cfg):
         for cell in cfg.cells:
             rs = [r for r in runs if r["env_id"] == env_id and r["cell"] == cell]
             finals = np.array([r["final_return"] for r in rs])
+            best = np.array([r["best_window_return"] for r in rs])
             se = float(finals.std(ddof=1) / math.sqrt(len(finals))) if len(finals) > 1 else float("nan")
             table.append({"env_id": env_id, "cell": cell, "seeds": len(rs),
                           "mean_final_return": float(finals.mean()), "stderr": se,
                           "per_seed": [float(v) for v in finals],
+                          "best_window_per_seed": [float(v) for v in best],
                           "steps_per_s": float(np.mean([r["steps_per_s"] for r in rs])),
                           "agent_us_per_step": float(np.mean([r["agent_us_per_step"] for r in rs])),
                           "env_us_per_step": float(np.mean([r["env_us_per_step"] for r in rs]))})
@@ -126,11 +130,13 @@ def _summarise(runs, cfg):
 
 def format_summary(table, last_episodes):
     head = (f"{'env':<26}{'cell':<15}{'seeds':>6}{f'final (last {last_episodes} ep.)':>26}"
-            f"{'steps/s':>10}{'agent µs':>10}{'env µs':>9}  per seed")
+            f"{'steps/s':>10}{'agent µs':>10}{'env µs':>9}  final per seed (best {last_episodes}-episode mean)")
     lines = [head, "-" * len(head)]
     for r in table:
         final = f"{r['mean_final_return']:.1f} ± {r['stderr']:.1f}"
-        seeds = " ".join(f"{v:.0f}" if abs(v) >= 10 else f"{v:.2f}" for v in r["per_seed"])
+        fmt = lambda v: f"{v:.0f}" if abs(v) >= 10 else f"{v:.2f}"  # noqa: E731
+        seeds = " ".join(fmt(v) for v in r["per_seed"]) + "  (best window: " + \
+            " ".join(fmt(v) for v in r["best_window_per_seed"]) + ")"
         lines.append(f"{r['env_id']:<26}{r['cell']:<15}{r['seeds']:>6}{final:>26}{r['steps_per_s']:>10.0f}"
                      f"{r['agent_us_per_step']:>10.1f}{r['env_us_per_step']:>9.1f}  {seeds}")
     return "\n".join(lines)

@@ -51,7 +51,7 @@ def test_bench_learning_smoke_run(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["bench", "agent", "--set", "calls=5"], "calls: expected an integer >= 100, found 5"),
     (["bench", "learning", "--set", "cells=[gru]"], "cells[0]: expected one of"),
-    (["bench", "learning", "--set", "env_kwargs=[1]"], "env_kwargs"),
+    (["bench", "learning", "--set", "env_kwargs=[1]"], "env_kwargs: expected a mapping with string keys"),
 ])
 def test_bad_values_exit_2_naming_the_key(args, message, capsys):
     assert main(args) == 2
