@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 
 from controller.config import ConfigError, check
-from controller.kernels import heads as H
+from controller.kernels import agent_step as AS
 from controller.kernels.normalize import normalize_observation
 from controller.kernels.traces import obgd_step_size
 from controller.networks import Network
@@ -254,15 +254,17 @@ class Agent:
         obs = self._check_obs(obs, "obs")
         if self._new_episode:
             self._start_episode()
-        ok = self._normalise(obs, self._x, True)
-        self._bad_current = not ok
-        self.actor.forward(self._x)
         self._acted = True
         self._pending_credit = True
         self.stats["steps"] += 1
+        norm = self.config.normalize_observations
         if self.discrete:
-            u = self._draw(1)[0]
-            a = H.categorical_sample(self.actor.A, self.actor.lay, self.n_actions, u)
+            u = float(self._draw(1)[0])
+            bad, a = AS.act_categorical(self.actor.state, obs, self._obs_stats, self._x, norm, True,
+                                        self.n_actions, u)
+            self._bad_current = bad >= 0
+            if bad >= 0:
+                self._non_finite(f"observation[{bad}] = {obs[bad]}")
             if a < 0:  # non-finite logits: parameters diverged; act uniformly, never learn from it
                 self._non_finite("policy logits")
                 a = int(self.rng.integers(self.n_actions))
@@ -270,7 +272,12 @@ class Agent:
             self.action[0] = a
             return int(a)
         noise = self._draw(self.n_actions)
-        if H.gaussian_sample(self.actor.A, self.actor.lay, noise, self._low, self._high, self.action):
+        bad, flag = AS.act_gaussian(self.actor.state, obs, self._obs_stats, self._x, norm, True, noise,
+                                    self._low, self._high, self.action)
+        self._bad_current = bad >= 0
+        if bad >= 0:
+            self._non_finite(f"observation[{bad}] = {obs[bad]}")
+        if flag:
             self._non_finite("policy output")
             self._bad_current = True
         return self.action
@@ -290,7 +297,7 @@ class Agent:
     def _critic_catch_up(self):
         """At an episode's first learning call: the critic sees the episode's first observation."""
         if not self._critic_ready:
-            self._value = self._advance_critic(self._x)
+            self._value = float(self.critic.forward_backward(self._x)[0])
             self._critic_l1 = self.critic.accumulate(self._decay)
             self._critic_ready = True
 
@@ -303,12 +310,11 @@ class Agent:
         ent = self.config.entropy_coef * self._sign
         if self.discrete:
             idx = int(self.action[0]) if applied is None else self._applied_index(applied)
-            H.categorical_dout(a.A, a.lay, self.n_actions, idx, ent)
+            self._actor_l1 = AS.actor_credit_categorical(a.state, self._x, self.n_actions, idx, ent,
+                                                         self._decay)
         else:
             act = self.action if applied is None else self._applied_array(applied)
-            H.gaussian_dout(a.A, a.lay, act, ent)
-        a.backward(self._x)
-        self._actor_l1 = a.accumulate(self._decay)
+            self._actor_l1 = AS.actor_credit_gaussian(a.state, self._x, act, ent, self._decay)
 
     def _applied_index(self, applied):
         idx = int(np.asarray(applied).reshape(-1)[0])
@@ -326,11 +332,6 @@ class Agent:
             raise ValueError(f"Agent: applied action must be finite, got {arr}")
         return arr
 
-    def _advance_critic(self, x):
-        """Critic forward + RTRL + gradient on x; returns V(x). The gradient waits in G until the
-        update that uses the previous ∇V is done."""
-        return float(self.critic.forward_backward(x)[0])
-
     def _td_error(self, reward, v_next, terminated, truncated):
         """δ = r̃ + γ (1 − terminated) V(s') − V(s) for the transition out of the current critic value."""
         r = self._scale_reward(reward, terminated or truncated)
@@ -342,22 +343,23 @@ class Agent:
         cfg = self.config
         step_v = obgd_step_size(cfg.alpha, self._kappa_value, delta, self._critic_l1)
         step_p = obgd_step_size(cfg.alpha, self._kappa_policy, delta, self._actor_l1)
-        self.actor.apply(step_p * delta)
+        l1 = AS.agent_apply(self.actor.state, self.critic.state, step_p * delta, step_v * delta,
+                            then_accumulate, self._decay)
         if then_accumulate:
-            self._critic_l1 = self.critic.apply_accumulate(step_v * delta, self._decay)
-        else:
-            self.critic.apply(step_v * delta)
+            self._critic_l1 = l1
         self.stats["alpha_eff_value"] = step_v
         self.stats["alpha_eff_policy"] = step_p
         self.stats["updates"] += 1
 
-    def _transition(self, reward, x_next, ok_next, terminated, truncated, bad, credit_first, applied=None):
-        """The shared body of learn() and update(): critic on s', δ, (credit), ObGD, new ∇V into z_v."""
+    def _transition(self, reward, v_next, ok_next, terminated, truncated, bad, credit_first, applied=None):
+        """The shared body of learn() and update(), after the critic saw s' (v_next = V(s'), its gradient
+        waiting in G): δ, (credit), ObGD, new ∇V into z_v."""
         if not math.isfinite(reward):
             self._non_finite(f"reward = {reward}")
             bad = True
             reward = 0.0
-        v_next = self._advance_critic(x_next) if ok_next else self._value
+        if not ok_next:
+            v_next = self._value
         delta = self._td_error(reward, v_next, terminated, truncated)
         self.stats["last_delta"] = delta
         self.stats["last_value"] = v_next
@@ -394,8 +396,11 @@ class Agent:
         self._acted = False
         bad = self._bad_current
         self._critic_catch_up()
-        ok = self._normalise(next_obs, self._x_next, False)
-        self._transition(float(reward), self._x_next, ok, bool(terminated), bool(truncated), bad, True,
+        bad_next, v_next = AS.critic_observe(self.critic.state, next_obs, self._obs_stats, self._x_next,
+                                             self.config.normalize_observations, False)
+        if bad_next >= 0:
+            self._non_finite(f"next_obs[{bad_next}] = {next_obs[bad_next]}")
+        self._transition(float(reward), v_next, bad_next < 0, bool(terminated), bool(truncated), bad, True,
                          applied_action)
 
     # ------------------------------------------------------------------ real-time loop order
@@ -403,14 +408,19 @@ class Agent:
         """Learning for the transition that ended in obs, after ``act(obs)`` already ran (unless obs is
         terminal). See the module docstring; the loop then calls ``credit`` with the applied action."""
         obs = self._check_obs(obs, "obs")
-        if self._acted:
-            x, ok = self._x, not self._bad_current   # act(obs) normalised it already
+        if self._acted:   # act(obs) normalised it already
+            ok = not self._bad_current
             bad = self._bad_previous
+            v = float(self.critic.forward_backward(self._x)[0]) if ok else self._value
         else:
-            ok = self._normalise(obs, self._x_next, True)
-            x, bad = self._x_next, self._bad_current
+            bad_obs, v = AS.critic_observe(self.critic.state, obs, self._obs_stats, self._x_next,
+                                           self.config.normalize_observations, True)
+            ok = bad_obs < 0
+            if not ok:
+                self._non_finite(f"obs[{bad_obs}] = {obs[bad_obs]}")
+            bad = self._bad_current
         self._acted = False
-        self._transition(float(reward), x, ok, bool(terminated), bool(truncated), bad, False)
+        self._transition(float(reward), v, ok, bool(terminated), bool(truncated), bad, False)
 
     def credit(self, applied_action=None):
         """Tell the learner the action actually sent for the last act (after clipping/safety); computes

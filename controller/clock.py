@@ -4,9 +4,11 @@ Both expose the same three methods, all in integer nanoseconds:
 
 * ``now_ns()`` -> int: the current time (CLOCK_MONOTONIC for the real clock, shared by every process on
   the machine, so the emulator's timestamps are comparable on loopback);
-* ``sleep_until(t_ns)``: return at (not before) absolute time ``t_ns``; the real clock sleeps with the OS
-  until ``spin_ns`` before the deadline (``time.sleep`` wakes late by 50-100 µs on a stock kernel), then
-  spins on the clock to the deadline; returns at once when ``t_ns`` has passed;
+* ``sleep_until(t_ns, idle=None)``: return at (not before) absolute time ``t_ns``; the real clock sleeps
+  with the OS until ``spin_ns`` before the deadline (``time.sleep`` wakes late by 50-100 µs on a stock
+  kernel), then spins on the clock to the deadline, calling ``idle()`` (if given, e.g. an adapter's
+  ``poll``: it must return within a few µs) on every turn of the spin; returns at once when ``t_ns``
+  has passed. The fake clock ignores ``idle``;
 * ``spin(duration_ns)``: busy-wait ``duration_ns`` (stand-in learning cost in tests and benchmarks).
 
 The fake clock advances only when told: ``sleep_until`` jumps to the deadline, ``spin`` and
@@ -24,13 +26,17 @@ class MonotonicClock:
         self.spin_ns = int(spin_ns)
         self.now_ns = time.monotonic_ns
 
-    def sleep_until(self, t_ns):
+    def sleep_until(self, t_ns, idle=None):
         now = time.monotonic_ns
         remaining = t_ns - now()
         if remaining > self.spin_ns:
             time.sleep((remaining - self.spin_ns) * 1e-9)
-        while now() < t_ns:
-            pass
+        if idle is None:
+            while now() < t_ns:
+                pass
+        else:
+            while now() < t_ns:
+                idle()
 
     def spin(self, duration_ns):
         now = time.monotonic_ns
@@ -49,7 +55,7 @@ class FakeClock:
     def now_ns(self):
         return self.t
 
-    def sleep_until(self, t_ns):
+    def sleep_until(self, t_ns, idle=None):
         self.sleeps += 1
         if t_ns > self.t:
             self.t = int(t_ns)

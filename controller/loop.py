@@ -11,19 +11,26 @@ Tick k is released at ``t0 + k * period`` (absolute deadlines: no drift accumula
     policy.credit(applied action)             the action actually sent, in policy units
 
 The deadline of tick k is the next release ``t0 + (k+1) * period``. Learning runs only when the time
-left before the deadline (minus ``learn_margin``) holds the running estimate of the update time (a
-decaying maximum: ``est = max(duration, est * learn_decay)`` after each update, ``est *= learn_decay``
-each tick); otherwise ``policy.skip`` runs and ``skipped_updates`` counts it. Actuation never waits for
+left before the deadline (minus ``learn_margin``) holds the running estimate of the update time, a
+streaming ``learn_quantile`` (p99) tracker: after each update ``est *= 1 + adapt·q`` if it took longer,
+else ``est *= 1 - adapt·(1 - q)`` (no allocation; a single preemption outlier moves it by 5 % only).
+Otherwise ``policy.skip`` runs, ``skipped_updates`` counts it and ``est *= learn_decay`` so that
+learning is retried. Actuation never waits for
 learning. A tick whose write completes after its deadline is a deadline miss. After an overrun the
 release in progress runs at once (late, seen as jitter); releases that passed entirely are dropped
 (``missed_releases``, also deadline misses): no catch-up burst.
 
 Episodes: the first usable tick of an episode has no previous transition (no update/skip). On
 termination or truncation the safe command is sent, the update (or skip) runs with the terminal flags,
-the episode is reset (``adapter.reset_episode`` when ``task.reset_mode == "adapter"``) and
+the episode is reset (``adapter.reset_episode`` when ``task.reset_mode == "adapter"``; a robot
+reset is not real-time work, so the schedule restarts after it and its duration is not a miss) and
 ``policy.reset()`` is called. An unusable read (STALE, INVALID, ESTOP, ERROR) sends the safe command
 and interrupts the episode (no update; ``policy.reset()``; a new episode starts when samples return,
 without resetting the robot). When the adapter enters ERROR the loop stops.
+
+During the spin window before each release the loop calls ``adapter.poll()`` when the adapter has
+one (the UDP adapter drains and validates its socket there), so the read at the release finds the
+latest sample already decoded and the receive path warm.
 
 Statistics are streamed into fixed-bin log histograms (:class:`LogHistogram`, preallocated numpy
 counts, 16 bins per octave from 1 ns): sense->act latency, learn time, wake-up jitter, tick work time;
@@ -76,10 +83,13 @@ class LoopConfig:
     max_ticks: int = 0                  # 0 for no limit
     learn: Literal["budget", "always", "never"] = "budget"
     learn_margin: float = 50e-6         # kept free before the deadline when deciding to learn
-    learn_decay: float = 0.999          # per-tick decay of the update-time estimate
-    learn_estimate_init: float = 0.0    # initial update-time estimate
+    learn_quantile: float = 0.99        # the update-time estimate tracks this quantile
+    learn_adapt: float = 0.05           # relative step of the quantile tracker
+    learn_decay: float = 0.999          # each skipped update shrinks the estimate (so learning retries)
+    learn_estimate_init: float = 0.0    # initial update-time estimate (0: the first update measures)
     spin: float = 200e-6                # spin window of the hybrid sleep (0: sleep only)
     free_run: bool = False              # no sleeping (lock-step simulators as fast as possible)
+    poll_while_spinning: bool = True    # call adapter.poll() (if any) during the spin window
     sched_fifo: bool = False
     priority: int = 80                  # SCHED_FIFO priority 1..99
     cpu_affinity: tuple[int, ...] = ()  # pin the loop thread to these CPUs; () leaves it alone
@@ -94,6 +104,9 @@ class LoopConfig:
         check(self.max_ticks >= 0, "loop.max_ticks", "an integer >= 0", self.max_ticks)
         check(self.learn_margin >= 0, "loop.learn_margin", "seconds >= 0", self.learn_margin)
         check(0.0 < self.learn_decay <= 1.0, "loop.learn_decay", "a number in (0, 1]", self.learn_decay)
+        check(0.5 <= self.learn_quantile < 1.0, "loop.learn_quantile", "a number in [0.5, 1)",
+              self.learn_quantile)
+        check(0.0 < self.learn_adapt <= 0.5, "loop.learn_adapt", "a number in (0, 0.5]", self.learn_adapt)
         check(self.learn_estimate_init >= 0, "loop.learn_estimate_init", "seconds >= 0",
               self.learn_estimate_init)
         check(0 <= self.spin < 1.0 / self.rate_hz, "loop.spin", "seconds in [0, period)", self.spin)
@@ -181,21 +194,24 @@ class LoopStats:
         self.unusable_reads = 0
         self.held_reads = 0
         self.episodes = 0
+        self.resets = 0              # robot resets (the schedule restarts after each: not misses)
         self.interruptions = 0
         self.terminations = 0
         self.truncations = 0
         self.episode_return = 0.0
         self.last_returns = []
+        self.elapsed_ns = 0          # first release -> end of the last tick (resets included)
 
     def on_time_fraction(self):
         return 1.0 - self.deadline_misses / self.releases if self.releases else 1.0
 
     def summary(self):
         keys = ("ticks", "releases", "deadline_misses", "missed_releases", "overruns", "updates",
-                "skipped_updates", "acts", "safe_ticks", "unusable_reads", "held_reads", "episodes",
+                "skipped_updates", "acts", "safe_ticks", "unusable_reads", "held_reads", "episodes", "resets",
                 "interruptions", "terminations", "truncations")
         out = {k: getattr(self, k) for k in keys}
         out["on_time_fraction"] = self.on_time_fraction()
+        out["elapsed_s"] = self.elapsed_ns / NS
         out["sense_act_us"] = self.sense_act.summary_us()
         out["learn_us"] = self.learn.summary_us()
         out["jitter_us"] = self.jitter.summary_us()
@@ -347,6 +363,7 @@ class ControlLoop:
     task: a hardware.tasks.Task (bound to the adapter here); policy: see :class:`Policy`;
     clock: MonotonicClock (default, with ``config.spin``) or FakeClock (tests).
     ``on_tick(loop, k)`` (optional) is called at the end of each tick (tests, fault schedules).
+    A ControlLoop runs once (its statistics and stop request are not reset); build a new one per run.
     """
 
     def __init__(self, adapter, task, policy, config=LoopConfig(), clock=None, on_tick=None):
@@ -369,6 +386,8 @@ class ControlLoop:
         self.realtime = {}
         self._estimate_ns = config.learn_estimate_init * NS
         self._margin_ns = int(config.learn_margin * NS)
+        self._up = 1.0 + config.learn_adapt * config.learn_quantile
+        self._down = 1.0 - config.learn_adapt * (1.0 - config.learn_quantile)
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason="requested"):
@@ -401,34 +420,47 @@ class ControlLoop:
             dt = self.clock.now_ns() - t0
             self.stats.learn.record(dt)
             self.stats.updates += 1
-            if dt > self._estimate_ns:
+            # multiplicative stochastic quantile tracker: one preemption outlier moves the estimate
+            # by a factor (1 + adapt * q) only, while a shift of the typical cost is followed
+            est = self._estimate_ns
+            if est <= 0:
                 self._estimate_ns = dt
+            elif dt > est:
+                self._estimate_ns = est * self._up
+            else:
+                self._estimate_ns = est * self._down
         else:
             policy.skip(reward, self.obs, terminated, truncated)
             self.stats.skipped_updates += 1
+            self._estimate_ns *= self.config.learn_decay
 
     # ------------------------------------------------------------------ run
     def run(self):
         from hardware.base import State, usable
         cfg = self.config
         adapter, task, policy, clock, stats = self.adapter, self.task, self.policy, self.clock, self.stats
-        if adapter.lifecycle is State.UNCONFIGURED:
-            adapter.configure()
-        if adapter.lifecycle is State.INACTIVE:
-            adapter.activate(clock.now_ns() / NS)
+        # real-time setup first: gc.collect() inside takes tens of ms, during which an active
+        # adapter's sensor messages would queue up and arrive late at the first read
+        fake = isinstance(clock, FakeClock)
+        self.realtime = apply_realtime(cfg) if not fake else {}
         handlers = {}
+        try:
+            if adapter.lifecycle is State.UNCONFIGURED:
+                adapter.configure()
+            if adapter.lifecycle is State.INACTIVE:
+                adapter.activate(clock.now_ns() / NS)
+        except BaseException:
+            undo_realtime(self.realtime)
+            raise
         if cfg.handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 handlers[sig] = signal.signal(sig, self._signal_handler)
         atexit.register(self._safe_stop)
-        fake = isinstance(clock, FakeClock)
-        self.realtime = apply_realtime(cfg) if not fake else {}
         period_ns, period = self.period_ns, self.period
         max_ticks = cfg.max_ticks
         if cfg.duration > 0:
             by_time = int(round(cfg.duration * cfg.rate_hz))
             max_ticks = min(max_ticks, by_time) if max_ticks else by_time
-        decay = cfg.learn_decay
         state, obs, command, applied = self.state, self.obs, self.command, self.applied
         max_steps = task.max_episode_steps
         reset_adapter = task.reset_mode == "adapter"
@@ -437,14 +469,16 @@ class ControlLoop:
         steps = 0
         episode_return = 0.0
         episodes_started = 0
+        reanchor = False
+        poll = getattr(adapter, "poll", None) if cfg.poll_while_spinning else None
         try:
-            t0 = clock.now_ns()
+            t0 = t_first = clock.now_ns()
             k = 0
             while not self.stop_requested and (max_ticks == 0 or stats.ticks < max_ticks):
                 release = t0 + k * period_ns
                 deadline = release + period_ns
                 if not cfg.free_run:
-                    clock.sleep_until(release)
+                    clock.sleep_until(release, poll)
                 wake = clock.now_ns()
                 stats.jitter.record(wake - release)
                 now = wake / NS
@@ -498,6 +532,8 @@ class ControlLoop:
                             del stats.last_returns[0]
                         if reset_adapter:
                             adapter.reset_episode(cfg.seed + episodes_started)
+                            stats.resets += 1
+                            reanchor = True
                         policy.reset()
                         has_prev = False
                         in_episode = False
@@ -515,18 +551,20 @@ class ControlLoop:
                         policy.reset()
                         has_prev = False
                         in_episode = False
-                    if adapter.lifecycle is State.ERROR:
-                        self.request_stop(f"adapter error: {adapter.last_error}")
+                if adapter.lifecycle is not State.ACTIVE:   # on_error during read or write
+                    self.request_stop(f"adapter error: {adapter.last_error}")
                 stats.ticks += 1
                 stats.releases += 1
-                if decay < 1.0:
-                    self._estimate_ns *= decay
                 if self.on_tick is not None:
                     self.on_tick(self, k)
                 end = clock.now_ns()
                 stats.work.record(end - wake)
                 k += 1
-                if not cfg.free_run and end > deadline:
+                if reanchor:
+                    # a robot reset is not real-time work: restart the schedule, next release now
+                    reanchor = False
+                    t0 = end - k * period_ns
+                elif not cfg.free_run and end > deadline:
                     stats.overruns += 1
                     # the release now in progress runs at once (late); older ones are dropped
                     behind = (end - t0) // period_ns
@@ -536,6 +574,7 @@ class ControlLoop:
                         stats.deadline_misses += dropped
                         stats.releases += dropped
                         k = behind
+            stats.elapsed_ns = clock.now_ns() - t_first
             if not self.stop_reason:
                 self.stop_reason = "done"
         finally:

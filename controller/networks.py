@@ -23,8 +23,8 @@ import numpy as np
 from controller.cells import LRUCell, RTUCell
 from controller.kernels import dense as D
 from controller.kernels import layout as L
-from controller.kernels import network as NK
-from controller.kernels.traces import eligibility_accumulate, obgd_apply, obgd_apply_accumulate
+from controller.kernels import agent_step as AS
+from controller.kernels.netstate import KIND_LRU, KIND_NONE, KIND_RTU, NetState
 
 CELL_KINDS = ("rtu-linear", "rtu-nonlinear", "lru", "none")
 
@@ -56,7 +56,6 @@ class Network:
         if cell not in CELL_KINDS:
             raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
         self.dtype = np.dtype(dtype)
-        self._scalar = self.dtype.type
         self.cell_kind = cell
         rng = np.random.default_rng(seed)
         d, h, h2, k = int(n_obs), int(encoder_width), int(head_width), int(n_out)
@@ -146,63 +145,58 @@ class Network:
         self._groups = full
         self.n_params = sum(p.size for p, _, _ in full)
 
-        self._acc_args = tuple(a for p, g, z in full for a in (g, z))
-        self._apply_args = tuple(a for p, g, z in full for a in (z, p))
-        self._apply_acc_args = tuple(a for p, g, z in full for a in (g, z, p))
-        self._bind_passes()
+        self.state = self._make_state()
 
-    def _bind_passes(self):
-        """Pick the fused whole-network kernels of this cell kind and bind their array arguments."""
+    def _make_state(self):
+        """The NetState StructRef over this network's arrays (no copies): what the fused kernels take."""
         c = self.cell
+        dt = self.dtype
+        kind = np.zeros(3, np.int64)
+        official = np.zeros(1, np.int64)
+        vec, mat, cmat = np.zeros((1, 1), dt), np.zeros((1, 1, 1), dt), np.zeros((1, 1, 1), dt)
+        dx = np.zeros(self.lay[D.LAY_H], dt)
         if isinstance(c, RTUCell):
-            fwd = (self.P, self.A, self.lay, c.vec, c.mat, c.y, c._variant, c._act, c._official)
-            bwd = (self.P, self.A, self.G, self.lay, c.vec, c.mat, c.y, c.dx, c._variant, c._act)
-            both = bwd + (c._official,)
-            kf, kb, kfb = NK.rtu_network_forward, NK.rtu_network_backward, NK.rtu_network_forward_backward
+            kind[:] = KIND_RTU, c._variant, c._act
+            official[0] = c._official
+            vec, mat, dx = c.vec, c.mat, c.dx
         elif isinstance(c, LRUCell):
-            fwd = (self.P, self.A, self.lay, c.vec, c.mat, c.cmat, c.y)
-            bwd = (self.P, self.A, self.G, self.lay, c.vec, c.mat, c.cmat, c.y, c.dx)
-            both = bwd
-            kf, kb, kfb = NK.lru_network_forward, NK.lru_network_backward, NK.lru_network_forward_backward
+            kind[0] = KIND_LRU
+            vec, mat, cmat, dx = c.vec, c.mat, c.cmat, c.dx
         else:
-            fwd = (self.P, self.A, self.lay)
-            bwd = both = (self.P, self.A, self.G, self.lay)
-            kf, kb, kfb = NK.dense_network_forward, NK.dense_network_backward, NK.dense_network_forward_backward
-        self._kf, self._kb, self._kfb = kf, kb, kfb
-        self._fargs, self._bargs, self._fbargs = fwd, bwd, both
+            kind[0] = KIND_NONE
+        self._kind, self._official = kind, official
+        self._sc = np.zeros(4, dt)
+        groups = [a for g in self._groups[1:] for a in g]
+        return NetState(self.P, self.G, self.Z, self.A, self.lay, kind, official, vec, mat, cmat, self.y,
+                        dx, *groups, self._sc)
 
     # ------------------------------------------------------------------ hot path
     def forward(self, x):
         """x: (d,) normalised observation of the network's dtype -> out (k,) view. Advances the cell;
         its RTRL traces wait for ``backward``."""
-        self._kf(x, *self._fargs)
+        AS.net_forward(self.state, x)
         return self.out
 
     def backward(self, x):
         """Gradients of out . dout for the last forward(x) (dout written by the caller); RTRL update."""
-        self._kb(x, *self._bargs)
+        AS.net_backward(self.state, x)
 
     def forward_backward(self, x):
         """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic)."""
-        self._kfb(x, *self._fbargs)
+        AS.net_forward_backward(self.state, x)
         return self.out
 
     def accumulate(self, decay):
         """z <- decay z + g over all parameters; returns ||z||_1 (float)."""
-        return eligibility_accumulate(self._scalar(decay), *self._acc_args)
+        return AS.net_accumulate(self.state, decay)
 
     def apply(self, step):
         """w <- w + step z over all parameters; refreshes the cell's coefficients off the action path."""
-        obgd_apply(self._scalar(step), *self._apply_args)
-        if self.cell is not None:
-            self.cell.refresh_coefficients()
+        AS.net_apply(self.state, step, False, 0.0)
 
     def apply_accumulate(self, step, decay):
         """``apply(step)`` then ``accumulate(decay)`` in one pass over the traces; returns ||z||_1."""
-        l1 = obgd_apply_accumulate(self._scalar(step), self._scalar(decay), *self._apply_acc_args)
-        if self.cell is not None:
-            self.cell.refresh_coefficients()
-        return l1
+        return AS.net_apply(self.state, step, True, decay)
 
     def reset_state(self):
         """Zero the cell's state and RTRL traces (new episode)."""

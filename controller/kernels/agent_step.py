@@ -1,0 +1,184 @@
+"""Fused kernels of the streaming agent: one call from Python per piece of a tick (DESIGN §6 item 7).
+
+Every kernel takes whole networks as ``NetState`` StructRefs (``controller.kernels.netstate``) and calls
+the plain array kernels: ``dense`` (encoder, head), ``rtu`` / ``lru`` (the cell, chosen by
+``s.kind[0]``), ``traces`` (eligibility, ObGD), ``heads`` (policy), ``normalize``. A tick is then
+
+    act:    act_gaussian / act_categorical     normalise obs -> actor forward -> sample
+    learn:  critic_observe                     normalise s' -> critic forward + RTRL + gradient -> V(s')
+            actor_credit_*                     d log π(a|s) (+ entropy) -> actor RTRL + gradients -> z_π
+            agent_apply                        ObGD step of both networks (+ z_v takes ∇V(s'))
+
+Twins: each piece is the composition of array kernels that have their own twins and tests; the
+composition is checked against torch autograd in tests/controller/test_networks.py and by the agent
+tests.
+"""
+import math
+
+from controller.kernels.dense import (
+    LAY_A_DY, LAY_A_ENC, LAY_A_OUT, LAY_H, LAY_M, encoder_backward, encoder_forward, head_backward,
+    head_forward,
+)
+from controller.kernels.heads import categorical_dout, categorical_sample, gaussian_dout, gaussian_sample
+from controller.kernels.jit import exact, kernel
+from controller.kernels.lru import lru_forward, lru_refresh_coefficients, lru_traces_grad
+from controller.kernels.netstate import KIND_LRU, KIND_RTU
+from controller.kernels.normalize import normalize_observation
+from controller.kernels.rtu import rtu_forward, rtu_refresh_coefficients, rtu_traces_grad
+from controller.kernels.traces import _accumulate, _apply, _apply_accumulate
+
+
+# ----------------------------------------------------------------------------- one network
+@kernel
+def net_forward(s, x):
+    """x: (d,) normalised observation -> s.A[OUT]; advances the cell state (its traces wait)."""
+    encoder_forward(x, s.P, s.A, s.lay)
+    kind = s.kind[0]
+    h = s.lay[LAY_H]
+    a_enc = s.lay[LAY_A_ENC]
+    if kind == KIND_RTU:
+        rtu_forward(s.A[a_enc:a_enc + h], s.vec, s.mat, s.kind[1], s.kind[2], s.official[0])
+    elif kind == KIND_LRU:
+        lru_forward(s.A[a_enc:a_enc + h], s.vec, s.mat, s.cmat, s.y)
+    head_forward(s.y, s.P, s.A, s.lay)
+
+
+@kernel
+def net_backward(s, x):
+    """After net_forward(s, x) with s.A[DOUT] set: head one-step gradient, cell RTRL trace update and
+    full-history gradient, encoder one-step gradient (G and the cell's gradients overwritten)."""
+    head_backward(s.y, s.P, s.A, s.G, s.lay)
+    kind = s.kind[0]
+    h = s.lay[LAY_H]
+    m = s.lay[LAY_M]
+    a_enc = s.lay[LAY_A_ENC]
+    a_dy = s.lay[LAY_A_DY]
+    if kind == KIND_RTU:
+        rtu_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx, s.kind[1],
+                        s.kind[2], True)
+        encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay)
+    elif kind == KIND_LRU:
+        lru_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.cmat, s.dx, True)
+        encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay)
+    else:
+        encoder_backward(x, s.A[a_dy:a_dy + m], s.P, s.A, s.G, s.lay)
+
+
+@kernel
+def net_forward_backward(s, x):
+    net_forward(s, x)
+    net_backward(s, x)
+
+
+@kernel
+def net_accumulate(s, decay):
+    """z <- decay z + g for every parameter of the network; returns ||z||_1."""
+    s.sc[0] = decay
+    d = s.sc[0]  # in the network's dtype
+    return (_accumulate(d, s.G, s.Z) + _accumulate(d, s.g1, s.z1) + _accumulate(d, s.g2, s.z2)
+            + _accumulate(d, s.g3, s.z3))
+
+
+@kernel
+def _refresh(s):
+    kind = s.kind[0]
+    if kind == KIND_RTU:
+        rtu_refresh_coefficients(s.vec, s.official[0])
+    elif kind == KIND_LRU:
+        lru_refresh_coefficients(s.vec)
+
+
+@kernel
+def net_apply(s, step, then_accumulate, decay):
+    """w <- w + step z for every parameter; if then_accumulate, also z <- decay z + g in the same pass
+    (returns ||z||_1, else 0). Refreshes the cell's coefficients, off the action path."""
+    s.sc[0] = step
+    s.sc[1] = decay
+    st = s.sc[0]
+    d = s.sc[1]
+    l1 = 0.0
+    if then_accumulate:
+        l1 = (_apply_accumulate(st, d, s.G, s.Z, s.P) + _apply_accumulate(st, d, s.g1, s.z1, s.p1)
+              + _apply_accumulate(st, d, s.g2, s.z2, s.p2) + _apply_accumulate(st, d, s.g3, s.z3, s.p3))
+    else:
+        _apply(st, s.Z, s.P)
+        _apply(st, s.z1, s.p1)
+        _apply(st, s.z2, s.p2)
+        _apply(st, s.z3, s.p3)
+    _refresh(s)
+    return l1
+
+
+# ----------------------------------------------------------------------------- agent pieces
+@exact
+def _copy_finite(obs, out):
+    """out = obs if every value is finite; returns the first non-finite index or -1 (out untouched)."""
+    for i in range(obs.shape[0]):
+        if not math.isfinite(obs[i]):
+            return i
+    for i in range(obs.shape[0]):
+        out[i] = obs[i]
+    return -1
+
+
+@kernel
+def _observe(obs, stats, x, normalize, update):
+    if normalize:
+        return normalize_observation(obs, stats, x, update)
+    return _copy_finite(obs, x)
+
+
+@kernel
+def act_gaussian(s, obs, stats, x, normalize, update, noise, low, high, action):
+    """Normalise obs into x (kept as it was if obs is not finite), actor forward, Gaussian sample into
+    action (clipped to [low, high]). Returns (index of the first non-finite obs value or -1,
+    1 if the policy output was not finite else 0)."""
+    bad = _observe(obs, stats, x, normalize, update)
+    net_forward(s, x)
+    return bad, gaussian_sample(s.A, s.lay, noise, low, high, action)
+
+
+@kernel
+def act_categorical(s, obs, stats, x, normalize, update, k, u):
+    """As act_gaussian for a categorical policy over k actions (u ~ U[0, 1)). Returns (bad obs index or
+    -1, the action index or -1 if the logits were not finite)."""
+    bad = _observe(obs, stats, x, normalize, update)
+    net_forward(s, x)
+    return bad, categorical_sample(s.A, s.lay, k, u)
+
+
+@kernel
+def critic_observe(s, obs, stats, x, normalize, update):
+    """Normalise obs into x, then critic forward + RTRL + gradient of V (s.A[DOUT] holds 1). Returns
+    (bad obs index or -1, V(obs) as float64; 0 when obs is not finite and nothing was run)."""
+    bad = _observe(obs, stats, x, normalize, update)
+    if bad >= 0:
+        return bad, 0.0
+    net_forward(s, x)
+    net_backward(s, x)
+    return bad, float(s.A[s.lay[LAY_A_OUT]])
+
+
+@kernel
+def actor_credit_gaussian(s, x, action, ent_coef, decay):
+    """d/dout [log N(action) + ent_coef H] -> actor RTRL + gradients -> z_π <- decay z_π + ∇. x: the
+    actor's input of its last forward. Returns ||z_π||_1."""
+    gaussian_dout(s.A, s.lay, action, ent_coef)
+    net_backward(s, x)
+    return net_accumulate(s, decay)
+
+
+@kernel
+def actor_credit_categorical(s, x, k, action, ent_coef, decay):
+    """As actor_credit_gaussian for a categorical policy; action: the index credited."""
+    categorical_dout(s.A, s.lay, k, action, ent_coef)
+    net_backward(s, x)
+    return net_accumulate(s, decay)
+
+
+@kernel
+def agent_apply(actor, critic, step_policy, step_value, critic_accumulate, decay):
+    """ObGD step of both networks (w <- w + step z); if critic_accumulate, the critic's trace then takes
+    its waiting gradient ∇V(s') in the same pass. Returns the critic's ||z_v||_1 (0 if not accumulated)."""
+    net_apply(actor, step_policy, False, decay)
+    return net_apply(critic, step_value, critic_accumulate, decay)

@@ -1,0 +1,46 @@
+"""``NetState``: every array of one network in a single numba StructRef, so that a fused kernel gets all
+of them through one argument.
+
+Why: from Python each array argument of a numba call costs ~0.17 µs to unbox and a NumPy float32 scalar
+~1 µs (measured here, docs/benchmarks.md), so the ~60 arrays that one learning step touches cost more
+to pass than many of the loops cost to run. A StructRef is unboxed once (~0.6 µs) and, unlike a jitclass,
+kernels taking it can be cached on disk. The fields are the very arrays ``controller.networks.Network``
+owns (no copies): writing through either side is seen by the other.
+
+Fields (``dtype`` = the network's float dtype; all C-contiguous):
+
+* ``P``, ``G``, ``Z``, ``A``: (·,) flat dense parameters, one-step gradients, eligibility traces,
+  activations; ``lay``: int64 offsets (``controller.kernels.dense``);
+* ``kind``: int64 (3,) = [cell kind code, RTU variant code, RTU activation code]; ``official``: int64 (1,);
+* ``vec`` (rows, n), ``mat`` (slabs, d, n), ``cmat`` (slabs, m, n): the cell's packed arrays (dummies of
+  shape (1, 1) / (1, 1, 1) where the cell has none); ``y``: (m,) the cell output (the encoder output view
+  when there is no cell); ``dx``: (H,) the cell's input-gradient scratch;
+* ``p1, g1, z1`` ... ``p3, g3, z3``: the cell's parameter groups as flat views (parameters, gradients,
+  eligibility traces), empty where unused;
+* ``sc``: (4,) scratch scalars of the network dtype (lets float32 loops keep float32 step sizes).
+"""
+from numba import types
+from numba.experimental import structref
+
+KIND_NONE = 0
+KIND_RTU = 1
+KIND_LRU = 2
+
+FIELDS = ("P", "G", "Z", "A", "lay", "kind", "official", "vec", "mat", "cmat", "y", "dx",
+          "p1", "g1", "z1", "p2", "g2", "z2", "p3", "g3", "z3", "sc")
+
+
+@structref.register
+class NetStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class NetState(structref.StructRefProxy):
+    """Python handle of a network's StructRef; build with ``NetState(*arrays)`` in ``FIELDS`` order."""
+
+    def __new__(cls, *arrays):
+        return structref.StructRefProxy.__new__(cls, *arrays)
+
+
+structref.define_proxy(NetState, NetStateType, list(FIELDS))
