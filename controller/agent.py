@@ -150,7 +150,7 @@ class Agent:
         net = dict(encoder_width=cfg.encoder_width, n_units=cfg.n_units, head_width=cfg.head_width,
                    rtu_activation=cfg.rtu_activation, sparsity=cfg.sparsity, dtype=self.dtype)
         self.actor = Network(self.n_obs, n_policy_out, cfg.cell,
-                             seed=int(seeds[0].generate_state(1)[0]), **net)
+                             seed=int(seeds[0].generate_state(1)[0]), fused_traces=True, **net)
         self.critic = Network(self.n_obs, 1, cfg.cell, seed=int(seeds[1].generate_state(1)[0]), **net)
         self.critic.dout[0] = 1.0
         self.rng = np.random.default_rng(seeds[2])

@@ -44,6 +44,9 @@ The Policy protocol the loop drives (implemented by controller.agent and by :cla
 
     act(obs) -> action          update(reward, obs, terminated, truncated)
     credit(applied_action)      skip(reward, obs, terminated, truncated)      reset()
+
+``obs`` and ``applied_action`` are float64 arrays owned by the loop and overwritten every tick: a
+policy that keeps them must copy. The action ``act`` returns is read before the next ``act``.
 """
 import atexit
 import dataclasses

@@ -52,11 +52,15 @@ class Network:
     """
 
     def __init__(self, n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
-                 rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0):
+                 rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False):
         if cell not in CELL_KINDS:
             raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
         self.dtype = np.dtype(dtype)
         self.cell_kind = cell
+        # fused_traces (RTU cells only): the eligibility traces of the cell's parameters live in the
+        # cell's gradient rows/slabs and the dense ones in Z, and ``backward_accumulate`` adds each
+        # gradient straight into them (no gradient is materialised). Used by the agent's actor.
+        self.fused_traces = bool(fused_traces) and cell in ("rtu-linear", "rtu-nonlinear")
         rng = np.random.default_rng(seed)
         d, h, h2, k = int(n_obs), int(encoder_width), int(head_width), int(n_out)
         cell_seed = int(rng.integers(2**31))
@@ -116,7 +120,14 @@ class Network:
 
         # (parameter, gradient, trace) groups, flat views; four slots for the fused trace kernels
         groups = [(self.P, self.G, self.Z)]
-        if isinstance(self.cell, RTUCell):
+        if isinstance(self.cell, RTUCell) and self.fused_traces:
+            c = self.cell
+            none = np.zeros(0, self.dtype)
+            groups.append((c.vec[L.RTU_NU:L.RTU_TH + 1].reshape(-1), none,
+                           c.vec[L.RTU_GR_NU:L.RTU_GR_TH + 1].reshape(-1)))
+            groups.append((c.mat[L.RTU_W1:L.RTU_W2 + 1].reshape(-1), none,
+                           c.mat[L.RTU_GW1:L.RTU_GW2 + 1].reshape(-1)))
+        elif isinstance(self.cell, RTUCell):
             c = self.cell
             groups.append((c.vec[L.RTU_NU:L.RTU_TH + 1].reshape(-1),
                            c.vec[L.RTU_GR_NU:L.RTU_GR_TH + 1].reshape(-1)))
@@ -131,13 +142,14 @@ class Network:
             groups.append((c.cmat[L.LRU_C_RE:L.LRU_C_IM + 1].reshape(-1),
                            c.cmat[L.LRU_GC_RE:L.LRU_GC_IM + 1].reshape(-1)))
         full = []
-        for g in groups:
+        for i, g in enumerate(groups):
             p, gr = g[0], g[1]
-            if self.cell is not None and len(g) == 2:
+            if i > 0:
                 owner = self.cell.vec if np.shares_memory(p, self.cell.vec) else None
                 assert owner is not None or np.shares_memory(p, self.cell.mat) or \
                     np.shares_memory(p, getattr(self.cell, "cmat", p))  # views, not copies
             z = g[2] if len(g) == 3 else np.zeros_like(p)
+            assert len(g) == 2 or gr.size == 0 or gr.size == z.size
             full.append((p, gr, z))
         empty = np.zeros(0, self.dtype)
         while len(full) < 4:
@@ -151,12 +163,13 @@ class Network:
         """The NetState StructRef over this network's arrays (no copies): what the fused kernels take."""
         c = self.cell
         dt = self.dtype
-        kind = np.zeros(3, np.int64)
+        kind = np.zeros(4, np.int64)
+        kind[3] = int(self.fused_traces)
         official = np.zeros(1, np.int64)
         vec, mat, cmat = np.zeros((1, 1), dt), np.zeros((1, 1, 1), dt), np.zeros((1, 1, 1), dt)
         dx = np.zeros(self.lay[D.LAY_H], dt)
         if isinstance(c, RTUCell):
-            kind[:] = KIND_RTU, c._variant, c._act
+            kind[:3] = KIND_RTU, c._variant, c._act
             official[0] = c._official
             vec, mat, dx = c.vec, c.mat, c.dx
         elif isinstance(c, LRUCell):
@@ -179,16 +192,29 @@ class Network:
 
     def backward(self, x):
         """Gradients of out . dout for the last forward(x) (dout written by the caller); RTRL update."""
+        self._not_fused("backward")
         AS.net_backward(self.state, x)
+
+    def backward_accumulate(self, x, decay):
+        """``backward(x)`` then ``accumulate(decay)``; with ``fused_traces`` in one pass that never
+        materialises the gradient. Returns ||z||_1."""
+        return AS.net_backward_accumulate(self.state, x, decay)
 
     def forward_backward(self, x):
         """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic)."""
+        self._not_fused("forward_backward")
         AS.net_forward_backward(self.state, x)
         return self.out
 
     def accumulate(self, decay):
         """z <- decay z + g over all parameters; returns ||z||_1 (float)."""
+        self._not_fused("accumulate")
         return AS.net_accumulate(self.state, decay)
+
+    def _not_fused(self, what):
+        if self.fused_traces:
+            raise RuntimeError(f"Network.{what}: this network keeps its traces in its gradient arrays "
+                               f"(fused_traces=True); use backward_accumulate")
 
     def apply(self, step):
         """w <- w + step z over all parameters; refreshes the cell's coefficients off the action path."""

@@ -24,7 +24,9 @@ from controller.kernels.jit import exact, kernel
 from controller.kernels.lru import lru_forward, lru_refresh_coefficients, lru_traces_grad
 from controller.kernels.netstate import KIND_LRU, KIND_RTU
 from controller.kernels.normalize import normalize_observation
-from controller.kernels.rtu import rtu_forward, rtu_refresh_coefficients, rtu_traces_grad
+from controller.kernels.rtu import (
+    rtu_forward, rtu_refresh_coefficients, rtu_traces_grad, rtu_traces_grad_accumulate,
+)
 from controller.kernels.traces import _accumulate, _apply, _apply_accumulate
 
 
@@ -47,7 +49,8 @@ def net_forward(s, x):
 def net_backward(s, x):
     """After net_forward(s, x) with s.A[DOUT] set: head one-step gradient, cell RTRL trace update and
     full-history gradient, encoder one-step gradient (G and the cell's gradients overwritten)."""
-    head_backward(s.y, s.P, s.A, s.G, s.lay)
+    d = s.sc[3]  # unused when not accumulating
+    head_backward(s.y, s.P, s.A, s.G, s.lay, False, d)
     kind = s.kind[0]
     h = s.lay[LAY_H]
     m = s.lay[LAY_M]
@@ -56,12 +59,35 @@ def net_backward(s, x):
     if kind == KIND_RTU:
         rtu_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx, s.kind[1],
                         s.kind[2], True)
-        encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay)
+        encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay, False, d)
     elif kind == KIND_LRU:
         lru_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.cmat, s.dx, True)
-        encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay)
+        encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay, False, d)
     else:
-        encoder_backward(x, s.A[a_dy:a_dy + m], s.P, s.A, s.G, s.lay)
+        encoder_backward(x, s.A[a_dy:a_dy + m], s.P, s.A, s.G, s.lay, False, d)
+
+
+@kernel
+def net_backward_accumulate(s, x, decay):
+    """``net_backward`` then ``net_accumulate`` without materialising the gradient: for a network whose
+    RTU keeps its eligibility traces in its gradient rows/slabs (``s.kind[3]`` = 1, see
+    controller.networks), every one-step and RTRL gradient is added straight into the traces,
+    z <- decay z + ∇, saving a write and a read of every gradient. Other networks take the two-pass
+    route. Returns ||z||_1."""
+    if s.kind[3] == 0:
+        net_backward(s, x)
+        return net_accumulate(s, decay)
+    s.sc[0] = decay
+    d = s.sc[0]
+    h = s.lay[LAY_H]
+    m = s.lay[LAY_M]
+    a_enc = s.lay[LAY_A_ENC]
+    a_dy = s.lay[LAY_A_DY]
+    l1 = head_backward(s.y, s.P, s.A, s.Z, s.lay, True, d)
+    l1 += rtu_traces_grad_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx,
+                                     s.kind[1], s.kind[2], d)
+    l1 += encoder_backward(x, s.dx, s.P, s.A, s.Z, s.lay, True, d)
+    return l1
 
 
 @kernel
@@ -164,16 +190,14 @@ def actor_credit_gaussian(s, x, action, ent_coef, decay):
     """d/dout [log N(action) + ent_coef H] -> actor RTRL + gradients -> z_π <- decay z_π + ∇. x: the
     actor's input of its last forward. Returns ||z_π||_1."""
     gaussian_dout(s.A, s.lay, action, ent_coef)
-    net_backward(s, x)
-    return net_accumulate(s, decay)
+    return net_backward_accumulate(s, x, decay)
 
 
 @kernel
 def actor_credit_categorical(s, x, k, action, ent_coef, decay):
     """As actor_credit_gaussian for a categorical policy; action: the index credited."""
     categorical_dout(s.A, s.lay, k, action, ent_coef)
-    net_backward(s, x)
-    return net_accumulate(s, decay)
+    return net_backward_accumulate(s, x, decay)
 
 
 @kernel

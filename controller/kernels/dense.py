@@ -80,9 +80,11 @@ def encoder_forward(x, P, A, lay):
 
 
 @kernel
-def encoder_backward(x, genc, P, A, G, lay):
+def encoder_backward(x, genc, P, A, G, lay, acc, decay):
     """One-step gradient of the encoder. x: (d,) the input of the last encoder_forward; genc: (H,)
-    dL/denc; G out (We, be slots). Uses A's saved LN, ENC, RSTD; A's PRE is overwritten (scratch)."""
+    dL/denc; G out (We, be slots). Uses A's saved LN, ENC, RSTD; A's PRE is overwritten (scratch).
+    acc: accumulate G <- decay G + gradient instead (G is then an eligibility trace; decay a scalar of
+    G's dtype); returns the L1 norm of the written We, be slots (float64) when acc, else 0."""
     d, h = lay[LAY_D], lay[LAY_H]
     ln = A[lay[LAY_A_LN]:lay[LAY_A_LN] + h]
     enc = A[lay[LAY_A_ENC]:lay[LAY_A_ENC] + h]
@@ -99,11 +101,22 @@ def encoder_backward(x, genc, P, A, G, lay):
         mean_gl += v * ln[i]
     mean_g /= h
     mean_gl /= h
+    l1 = 0.0
     for i in range(h):
         gp = rstd * (gl[i] - mean_g - ln[i] * mean_gl)
-        gbe[i] = gp
-        for j in range(d):
-            gwe[i, j] = gp * x[j]
+        if acc:
+            v = decay * gbe[i] + gp
+            gbe[i] = v
+            l1 += abs(v)
+            for j in range(d):
+                v = decay * gwe[i, j] + gp * x[j]
+                gwe[i, j] = v
+                l1 += abs(v)
+        else:
+            gbe[i] = gp
+            for j in range(d):
+                gwe[i, j] = gp * x[j]
+    return l1
 
 
 @kernel
@@ -131,9 +144,10 @@ def head_forward(y, P, A, lay):
 
 
 @kernel
-def head_backward(y, P, A, G, lay):
+def head_backward(y, P, A, G, lay, acc, decay):
     """One-step gradient of the head for dL/dout in A[DOUT] (k,). y: (m,) the last head input.
-    Writes G (Wh, bh, Wo, bo slots), A[DHID] and A[DY] (m,) = dL/dy for the cell."""
+    Writes G (Wh, bh, Wo, bo slots), A[DHID] and A[DY] (m,) = dL/dy for the cell. acc, decay: as in
+    encoder_backward (returns the L1 norm of the written slots when acc)."""
     m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
     wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
     wo = P[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
@@ -145,13 +159,24 @@ def head_backward(y, P, A, G, lay):
     dout = A[lay[LAY_A_DOUT]:lay[LAY_A_DOUT] + k]
     dhid = A[lay[LAY_A_DHID]:lay[LAY_A_DHID] + h2]
     dy = A[lay[LAY_A_DY]:lay[LAY_A_DY] + m]
+    l1 = 0.0
     for i in range(h2):
         dhid[i] = 0.0
     for o in range(k):
         g = dout[o]
-        gbo[o] = g
+        if acc:
+            v = decay * gbo[o] + g
+            gbo[o] = v
+            l1 += abs(v)
+            for i in range(h2):
+                v = decay * gwo[o, i] + g * hid[i]
+                gwo[o, i] = v
+                l1 += abs(v)
+        else:
+            gbo[o] = g
+            for i in range(h2):
+                gwo[o, i] = g * hid[i]
         for i in range(h2):
-            gwo[o, i] = g * hid[i]
             dhid[i] += g * wo[o, i]
     for i in range(h2):
         dhid[i] = dhid[i] * (1.0 - hid[i] * hid[i])
@@ -159,7 +184,18 @@ def head_backward(y, P, A, G, lay):
         dy[j] = 0.0
     for i in range(h2):
         g = dhid[i]
-        gbh[i] = g
+        if acc:
+            v = decay * gbh[i] + g
+            gbh[i] = v
+            l1 += abs(v)
+            for j in range(m):
+                v = decay * gwh[i, j] + g * y[j]
+                gwh[i, j] = v
+                l1 += abs(v)
+        else:
+            gbh[i] = g
+            for j in range(m):
+                gwh[i, j] = g * y[j]
         for j in range(m):
-            gwh[i, j] = g * y[j]
             dy[j] += g * wh[i, j]
+    return l1

@@ -11,7 +11,8 @@ Fields (``dtype`` = the network's float dtype; all C-contiguous):
 
 * ``P``, ``G``, ``Z``, ``A``: (·,) flat dense parameters, one-step gradients, eligibility traces,
   activations; ``lay``: int64 offsets (``controller.kernels.dense``);
-* ``kind``: int64 (3,) = [cell kind code, RTU variant code, RTU activation code]; ``official``: int64 (1,);
+* ``kind``: int64 (4,) = [cell kind code, RTU variant code, RTU activation code, fused traces flag];
+  ``official``: int64 (1,);
 * ``vec`` (rows, n), ``mat`` (slabs, d, n), ``cmat`` (slabs, m, n): the cell's packed arrays (dummies of
   shape (1, 1) / (1, 1, 1) where the cell has none); ``y``: (m,) the cell output (the encoder output view
   when there is no cell); ``dx``: (H,) the cell's input-gradient scratch;

@@ -82,12 +82,16 @@ def rtu_refresh_coefficients(vec, official):
 
 
 @kernel
-def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces, do_grad, want_dx):
+def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces, do_grad, want_dx,
+              acc_grad, gdecay):
     """The one RTU kernel; the public kernels below choose its phases.
 
     x: (d,) input of this step; dy: (2n,) dL/dy_t; vec: (RTU_VEC_ROWS, n) and mat: (slabs, d, n), in/out;
     dx: (d,) out when want_dx. do_forward: advance the state (pre-activation, activation);
     do_traces: RTRL trace update for the forward of this step; do_grad: contract the traces with dy.
+    acc_grad: instead of overwriting the gradient rows/slabs, accumulate into them,
+    G <- gdecay * G + gradient (gdecay: a scalar of vec's dtype), so that they serve as an eligibility
+    trace without a separate pass; returns ||G||_1 then (float64), else 0.
     """
     n = vec.shape[1]
     d = x.shape[0]
@@ -141,8 +145,9 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     if want_dx:
         for j in range(d):
             dx[j] = zero
+    l1 = 0.0
     if not (do_traces or do_grad):
-        return
+        return l1
 
     # ---- per unit: f', the nu/theta traces (n-vectors), the deltas and their gradients
     for k in range(n):
@@ -189,8 +194,14 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
                 d2 = dy[n + k]
             vec[RTU_D1, k] = d1
             vec[RTU_D2, k] = d2
-            vec[RTU_GR_NU, k] = d1 * vec[RTU_S1_NU, k] + d2 * vec[RTU_S2_NU, k]
-            vec[RTU_GR_TH, k] = d1 * vec[RTU_S1_TH, k] + d2 * vec[RTU_S2_TH, k]
+            gn = d1 * vec[RTU_S1_NU, k] + d2 * vec[RTU_S2_NU, k]
+            gt = d1 * vec[RTU_S1_TH, k] + d2 * vec[RTU_S2_TH, k]
+            if acc_grad:
+                gn = gdecay * vec[RTU_GR_NU, k] + gn
+                gt = gdecay * vec[RTU_GR_TH, k] + gt
+                l1 += abs(gn) + abs(gt)
+            vec[RTU_GR_NU, k] = gn
+            vec[RTU_GR_TH, k] = gt
             eta = vec[RTU_ETA, k]
             vec[RTU_Q1, k] = eta * d1 * fp1  # eta dL/da_t: one-step path to the input
             vec[RTU_Q2, k] = eta * d2 * fp2
@@ -200,7 +211,24 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
         xj = x[j]
         if linear:
             # Two trace slabs: S1_w2 = -S2_w1 and S2_w2 = S1_w1 (DESIGN §3.3).
-            if do_traces and do_grad:
+            if do_traces and do_grad and acc_grad:
+                for k in range(n):
+                    a = mat[RTU_S1_W1, j, k]
+                    b = mat[RTU_S2_W1, j, k]
+                    g = vec[RTU_G, k]
+                    phi = vec[RTU_PHI, k]
+                    s1 = g * a - phi * b + vec[RTU_ETA, k] * xj
+                    s2 = g * b + phi * a
+                    mat[RTU_S1_W1, j, k] = s1
+                    mat[RTU_S2_W1, j, k] = s2
+                    d1 = vec[RTU_D1, k]
+                    d2 = vec[RTU_D2, k]
+                    e1 = gdecay * mat[RTU_GW1, j, k] + (d1 * s1 + d2 * s2)
+                    e2 = gdecay * mat[RTU_GW2, j, k] + (d2 * s1 - d1 * s2)
+                    mat[RTU_GW1, j, k] = e1
+                    mat[RTU_GW2, j, k] = e2
+                    l1 += abs(e1) + abs(e2)
+            elif do_traces and do_grad:
                 for k in range(n):
                     a = mat[RTU_S1_W1, j, k]
                     b = mat[RTU_S2_W1, j, k]
@@ -222,6 +250,17 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
                     phi = vec[RTU_PHI, k]
                     mat[RTU_S1_W1, j, k] = g * a - phi * b + vec[RTU_ETA, k] * xj
                     mat[RTU_S2_W1, j, k] = g * b + phi * a
+            elif acc_grad:
+                for k in range(n):
+                    s1 = mat[RTU_S1_W1, j, k]
+                    s2 = mat[RTU_S2_W1, j, k]
+                    d1 = vec[RTU_D1, k]
+                    d2 = vec[RTU_D2, k]
+                    e1 = gdecay * mat[RTU_GW1, j, k] + (d1 * s1 + d2 * s2)
+                    e2 = gdecay * mat[RTU_GW2, j, k] + (d2 * s1 - d1 * s2)
+                    mat[RTU_GW1, j, k] = e1
+                    mat[RTU_GW2, j, k] = e2
+                    l1 += abs(e1) + abs(e2)
             else:
                 for k in range(n):
                     s1 = mat[RTU_S1_W1, j, k]
@@ -246,7 +285,16 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
                     b = mat[RTU_S2_W2, j, k]
                     mat[RTU_S1_W2, j, k] = fp1 * (g * a - phi * b)
                     mat[RTU_S2_W2, j, k] = fp2 * (g * b + phi * a + ex)
-            if do_grad:
+            if do_grad and acc_grad:
+                for k in range(n):
+                    d1 = vec[RTU_D1, k]
+                    d2 = vec[RTU_D2, k]
+                    e1 = gdecay * mat[RTU_GW1, j, k] + (d1 * mat[RTU_S1_W1, j, k] + d2 * mat[RTU_S2_W1, j, k])
+                    e2 = gdecay * mat[RTU_GW2, j, k] + (d1 * mat[RTU_S1_W2, j, k] + d2 * mat[RTU_S2_W2, j, k])
+                    mat[RTU_GW1, j, k] = e1
+                    mat[RTU_GW2, j, k] = e2
+                    l1 += abs(e1) + abs(e2)
+            elif do_grad:
                 for k in range(n):
                     d1 = vec[RTU_D1, k]
                     d2 = vec[RTU_D2, k]
@@ -258,6 +306,7 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
             for k in range(n):
                 acc += mat[RTU_W1, j, k] * vec[RTU_Q1, k] + mat[RTU_W2, j, k] * vec[RTU_Q2, k]
             dx[j] = acc
+    return l1
 
 
 @kernel
@@ -268,13 +317,13 @@ def rtu_forward(x, vec, mat, variant, act, official):
     Follow with ``rtu_traces`` or ``rtu_traces_grad`` with the same x before the next forward to keep
     RTRL exact. Twin: reference.rtu_step_reference (its forward part).
     """
-    _rtu_pass(x, x, vec, mat, x, variant, act, official, True, False, False, False)
+    _rtu_pass(x, x, vec, mat, x, variant, act, official, True, False, False, False, False, vec[0, 0])
 
 
 @kernel
 def rtu_traces(x, vec, mat, variant, act):
     """RTRL trace update for the last forward. x: (d,) the same input the forward saw. In place."""
-    _rtu_pass(x, x, vec, mat, x, variant, act, 0, False, True, False, False)
+    _rtu_pass(x, x, vec, mat, x, variant, act, 0, False, True, False, False, False, vec[0, 0])
 
 
 @kernel
@@ -283,7 +332,7 @@ def rtu_step(x, vec, mat, variant, act, official):
 
     Twin: reference.rtu_step_reference.
     """
-    _rtu_pass(x, x, vec, mat, x, variant, act, official, True, True, False, False)
+    _rtu_pass(x, x, vec, mat, x, variant, act, official, True, True, False, False, False, vec[0, 0])
 
 
 @kernel
@@ -293,13 +342,13 @@ def rtu_grad(dy, vec, mat, dx, variant, act, want_dx):
     Writes rows GR_NU, GR_TH of vec and slabs GW1, GW2 of mat; if want_dx, dx: (d,) out = dL/dx_t
     along the one-step path. State and traces are untouched. Twin: reference.rtu_grad_reference.
     """
-    _rtu_pass(dx, dy, vec, mat, dx, variant, act, 0, False, False, True, want_dx)
+    _rtu_pass(dx, dy, vec, mat, dx, variant, act, 0, False, False, True, want_dx, False, vec[0, 0])
 
 
 @kernel
 def rtu_traces_grad(x, dy, vec, mat, dx, variant, act, want_dx):
     """Fused ``rtu_traces`` + ``rtu_grad``: the learning half of a step whose forward already ran."""
-    _rtu_pass(x, dy, vec, mat, dx, variant, act, 0, False, True, True, want_dx)
+    _rtu_pass(x, dy, vec, mat, dx, variant, act, 0, False, True, True, want_dx, False, vec[0, 0])
 
 
 @kernel
@@ -309,4 +358,13 @@ def rtu_step_grad(x, dy, vec, mat, dx, variant, act, official, want_dx):
     Equals ``rtu_step`` then ``rtu_grad``. Useful when dy does not depend on y_t or is supplied late;
     it is the benchmark's per-step figure.
     """
-    _rtu_pass(x, dy, vec, mat, dx, variant, act, official, True, True, True, want_dx)
+    _rtu_pass(x, dy, vec, mat, dx, variant, act, official, True, True, True, want_dx, False, vec[0, 0])
+
+
+@kernel
+def rtu_traces_grad_accumulate(x, dy, vec, mat, dx, variant, act, gdecay):
+    """``rtu_traces_grad`` whose gradient is accumulated instead of written: the gradient rows and
+    slabs become an eligibility trace, G <- gdecay G + gradient, with no separate pass over them (the
+    agent's actor). gdecay: a scalar of vec's dtype. Fills dx (the one-step input gradient). Returns
+    ||G||_1 (float64) over nu_log, theta_log, w1, w2."""
+    return _rtu_pass(x, dy, vec, mat, dx, variant, act, 0, False, True, True, True, True, gdecay)

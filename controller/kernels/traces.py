@@ -33,7 +33,7 @@ def _scalar_overload(x):
 @kernel
 def _accumulate(decay, g, z):
     s = 0.0
-    for i in range(z.shape[0]):
+    for i in range(min(z.shape[0], g.shape[0])):  # an empty g (traces kept elsewhere) is a no-op
         v = decay * z[i] + g[i]
         z[i] = v
         s += abs(v)
@@ -79,6 +79,9 @@ def obgd_step_size(alpha, kappa, delta, z_l1):
 @kernel
 def _apply_accumulate(step, decay, g, z, p):
     s = 0.0
+    if g.shape[0] < z.shape[0]:  # traces kept elsewhere: apply only
+        _apply(step, z, p)
+        return s
     for i in range(z.shape[0]):
         zi = z[i]
         p[i] += step * zi

@@ -73,3 +73,28 @@ def test_accumulate_and_apply_follow_their_formulas(rng):
     net.apply(0.25)
     for (p, _, z), p_old in zip(groups, p0):
         np.testing.assert_allclose(p, p_old + 0.25 * z)
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear"])
+def test_fused_traces_equal_backward_then_accumulate(cell, rng):
+    """The actor's one-pass route (gradients added straight into the traces) equals backward() followed
+    by accumulate(), traces, their L1 norm and the parameters after an ObGD step alike."""
+    kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=4, sparsity=0.5)
+    two_pass = Network(4, 3, cell, **kw)
+    fused = Network(4, 3, cell, fused_traces=True, **kw)
+    for t in range(25):
+        x = rng.standard_normal(4)
+        two_pass.forward(x)
+        fused.forward(x)
+        two_pass.dout[:] = fused.dout[:] = rng.standard_normal(3)
+        l_two = two_pass.backward_accumulate(x, 0.7)
+        l_fused = fused.backward_accumulate(x, 0.7)
+        assert l_fused == pytest.approx(l_two, rel=1e-12)
+        if t % 5 == 4:
+            two_pass.apply(0.01)
+            fused.apply(0.01)
+    for (p2, _, z2), (pf, gf, zf) in zip(two_pass.parameter_groups(), fused.parameter_groups()):
+        np.testing.assert_allclose(zf, z2, rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(pf, p2, rtol=1e-11, atol=1e-14)
+    with pytest.raises(RuntimeError, match="backward_accumulate"):
+        fused.backward(np.zeros(4))
