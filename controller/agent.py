@@ -429,6 +429,7 @@ class Agent:
         if self._skip_credit:
             self._skip_credit = False
             self._pending_credit = False
+            self.actor.reset_rtrl()
             self.actor.reset_traces()
             self._actor_l1 = 0.0
             return
@@ -437,7 +438,9 @@ class Agent:
 
     def skip(self, reward, obs, terminated, truncated):
         """Instead of ``update`` when the tick has no budget left: keeps the critic's recurrent state in
-        step (forward only) but learns nothing; eligibility traces restart (counted in stats["skipped"])."""
+        step (forward only) but learns nothing from this transition; the RTRL and eligibility traces of
+        both networks restart from zero (truncated history), so the next ``credit`` is cheap too.
+        Counted in stats["skipped"]."""
         obs = self._check_obs(obs, "obs")
         if self._acted:
             x = self._x
@@ -451,6 +454,7 @@ class Agent:
             return
         self.critic.forward(x)
         self._value = float(self.critic.out[0])
+        self.critic.reset_rtrl()     # the traces did not follow this forward: restart them
         self.critic.reset_traces()
         self._critic_l1 = 0.0
         self._skip_credit = True

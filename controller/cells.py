@@ -131,6 +131,12 @@ class RTUCell:
         self.vec[L.RTU_GR_NU:] = 0.0
         self.mat[L.RTU_S1_W1:] = 0.0
 
+    def reset_traces(self):
+        """Zero the RTRL traces only, keeping the state: truncates the gradient history here (used when
+        a learning step was skipped and the traces could not follow the forward)."""
+        self.vec[L.RTU_S1_NU:L.RTU_S2_TH + 1] = 0.0
+        self.mat[L.RTU_S1_W1:] = 0.0
+
     def refresh_coefficients(self):
         """Recompute g, phi, eta and their derivatives for units whose nu_log/theta_log changed.
 
@@ -282,6 +288,11 @@ class LRUCell:
         self.vec[L.LRU_H_RE:L.LRU_E_G_IM + 1] = 0.0
         self.mat[L.LRU_EB_RE:L.LRU_EB_IM + 1] = 0.0
         self.y[:] = 0.0
+
+    def reset_traces(self):
+        """Zero the RTRL traces only, keeping the state (see RTUCell.reset_traces)."""
+        self.vec[L.LRU_E_LAM_RE:L.LRU_E_G_IM + 1] = 0.0
+        self.mat[L.LRU_EB_RE:L.LRU_EB_IM + 1] = 0.0
 
     def refresh_coefficients(self):
         """Recompute lambda and gamma for units whose parameters changed (optional; kernels do it lazily)."""

@@ -91,7 +91,7 @@ class LoopConfig:
     learn_decay: float = 0.999          # each skipped update shrinks the estimate (so learning retries)
     learn_estimate_init: float = 0.0    # initial update-time estimate (0: the first update measures)
     spin: float = 200e-6                # spin window of the hybrid sleep (0: sleep only)
-    free_run: bool = False              # no sleeping (lock-step simulators as fast as possible)
+    free_run: bool = False              # no schedule: no sleep, no deadlines (lock-step simulators)
     poll_while_spinning: bool = True    # call adapter.poll() (if any) during the spin window
     sched_fifo: bool = False
     priority: int = 80                  # SCHED_FIFO priority 1..99
@@ -473,17 +473,21 @@ class ControlLoop:
         episode_return = 0.0
         episodes_started = 0
         reanchor = False
+        free_run = cfg.free_run
         poll = getattr(adapter, "poll", None) if cfg.poll_while_spinning else None
         try:
             t0 = t_first = clock.now_ns()
             k = 0
             while not self.stop_requested and (max_ticks == 0 or stats.ticks < max_ticks):
                 release = t0 + k * period_ns
-                deadline = release + period_ns
-                if not cfg.free_run:
+                if free_run:        # no schedule: no deadline, no jitter, learning always fits
+                    wake = clock.now_ns()
+                    deadline = wake + (1 << 62)
+                else:
+                    deadline = release + period_ns
                     clock.sleep_until(release, poll)
-                wake = clock.now_ns()
-                stats.jitter.record(wake - release)
+                    wake = clock.now_ns()
+                    stats.jitter.record(wake - release)
                 now = wake / NS
                 status = adapter.read(now, period, state)
                 if usable(status):
@@ -567,7 +571,7 @@ class ControlLoop:
                     # a robot reset is not real-time work: restart the schedule, next release now
                     reanchor = False
                     t0 = end - k * period_ns
-                elif not cfg.free_run and end > deadline:
+                elif end > deadline:
                     stats.overruns += 1
                     # the release now in progress runs at once (late); older ones are dropped
                     behind = (end - t0) // period_ns

@@ -234,6 +234,11 @@ class Network:
         for _, _, z in self._groups:
             z[...] = 0.0
 
+    def reset_rtrl(self):
+        """Zero the cell's RTRL traces, keeping its state (truncated gradient history)."""
+        if self.cell is not None:
+            self.cell.reset_traces()
+
     # ------------------------------------------------------------------ inspection
     def parameter_groups(self):
         """List of (parameters, gradients, eligibility traces) flat views, in kernel order."""
