@@ -459,3 +459,85 @@ class Agent:
         self._critic_l1 = 0.0
         self._skip_credit = True
         self._critic_ready = True
+
+
+# ----------------------------------------------------------------------------- checkpoints
+_FLAGS = ("_new_episode", "_critic_ready", "_pending_credit", "_acted", "_bad_current", "_bad_previous",
+          "_skip_credit", "_warned")
+_SCALARS = ("_value", "_critic_l1", "_actor_l1", "_reward_trace", "_sign", "_noise_pos")
+
+
+def agent_arrays(agent):
+    """Every array that defines the agent's learning state (views, not copies): both networks'
+    parameters, gradients, eligibility traces, activations, cell states and RTRL traces, the normaliser
+    and reward-scaling statistics, the last normalised observations, the pre-drawn noise and the action."""
+    out = {}
+    for name, net in (("actor", agent.actor), ("critic", agent.critic)):
+        for key, arr in net.arrays().items():
+            out[f"{name}.{key}"] = arr
+        out[f"{name}.G"] = net.G
+        if net.cell is not None:
+            out[f"{name}.cell_dx"] = net.cell.dx
+    out.update({"obs_stats": agent._obs_stats, "reward_stats": agent._reward_stats, "x": agent._x,
+                "x_next": agent._x_next, "noise": agent._noise, "action": agent.action})
+    return out
+
+
+def agent_meta(agent):
+    """JSON-serialisable rest of the state: configuration and spaces (checked on load), episode flags,
+    scalars, counters and the RNG state."""
+    return {"config": dataclasses.asdict(agent.config), "seed": agent.seed, "n_obs": agent.n_obs,
+            "n_actions": agent.n_actions, "discrete": agent.discrete,
+            "flags": {k: bool(getattr(agent, k)) for k in _FLAGS},
+            "scalars": {k: float(getattr(agent, k)) for k in _SCALARS},
+            "stats": dict(agent.stats), "rng": agent.rng.bit_generator.state}
+
+
+def save_agent(path, agent, extra_meta=None):
+    """Atomically write the complete learner state (controller.checkpoint format); returns the path."""
+    from controller.checkpoint import save_arrays
+
+    meta = agent_meta(agent)
+    if extra_meta:
+        meta["extra"] = extra_meta
+    return save_arrays(path, {k: np.array(v, copy=True) for k, v in agent_arrays(agent).items()}, meta)
+
+
+def load_agent(path, agent):
+    """Restore a checkpoint written by save_agent into an agent built with the same configuration and
+    spaces, in place, so that its next actions and updates are bit-identical to the saved agent's.
+    Raises ``controller.checkpoint.CheckpointError`` naming the file and the mismatch; on error the
+    agent is left untouched. Returns the saved ``extra_meta`` (or {})."""
+    from controller.checkpoint import CheckpointError, load_arrays
+
+    arrays, meta = load_arrays(path)
+    expected = agent_meta(agent)
+    diffs = [f"{k}: checkpoint has {meta.get(k)!r}, agent has {expected[k]!r}"
+             for k in ("config", "n_obs", "n_actions", "discrete") if meta.get(k) != expected[k]]
+    if diffs:
+        raise CheckpointError(f"{path}: does not match this agent ({'; '.join(diffs)})")
+    targets = agent_arrays(agent)
+    for name, target in targets.items():
+        source = arrays.get(name)
+        if source is None or source.shape != target.shape or source.dtype != target.dtype:
+            got = None if source is None else (source.shape, str(source.dtype))
+            raise CheckpointError(f"{path}: array {name!r} is {got}, expected "
+                                  f"{(target.shape, str(target.dtype))}")
+    try:
+        flags, scalars, stats = meta["flags"], meta["scalars"], meta["stats"]
+        rng_state = meta["rng"]
+        missing = [k for k in _FLAGS if k not in flags] + [k for k in _SCALARS if k not in scalars]
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: agent metadata incomplete ({err})") from None
+    if missing:
+        raise CheckpointError(f"{path}: agent metadata lacks {missing}")
+    for name, target in targets.items():
+        target[...] = arrays[name]
+    for k in _FLAGS:
+        setattr(agent, k, bool(flags[k]))
+    for k in _SCALARS:
+        setattr(agent, k, int(scalars[k]) if k == "_noise_pos" else float(scalars[k]))
+    agent.stats.clear()
+    agent.stats.update(stats)
+    agent.rng.bit_generator.state = rng_state
+    return meta.get("extra", {})

@@ -221,3 +221,48 @@ def test_no_array_allocation_per_step(cell):
         tracemalloc.stop()
     assert peak - start < 8 * 1024, (start, peak)
     assert end - start < 4 * 1024, (start, end)
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "lru", "none"])
+@pytest.mark.parametrize("space", [BOX, DISCRETE], ids=["box", "discrete"])
+def test_checkpoint_round_trip_gives_identical_next_actions_and_updates(cell, space, tmp_path):
+    from controller.agent import load_agent, save_agent
+
+    rng = np.random.default_rng(1)
+    stream = rng.standard_normal((80, 5))
+    rewards = rng.standard_normal(80)
+    a = _agent(space, cell=cell)
+    for t in range(40):   # mid-episode, with pending state in every buffer
+        a.act(stream[t])
+        a.learn(rewards[t], stream[t + 1], t == 20, False)
+    path = save_agent(tmp_path / "agent.ckpt", a, extra_meta={"step": 40})
+    b = _agent(space, seed=99, cell=cell)          # different init and RNG: all must be overwritten
+    assert load_agent(path, b) == {"step": 40}
+    for t in range(40, 79):
+        act_a = np.array(a.act(stream[t]), dtype=float).copy()
+        act_b = np.array(b.act(stream[t]), dtype=float).copy()
+        np.testing.assert_array_equal(act_a, act_b)
+        a.learn(rewards[t], stream[t + 1], t == 60, False)
+        b.learn(rewards[t], stream[t + 1], t == 60, False)
+    for pa, pb in zip(_params(a), _params(b)):
+        np.testing.assert_array_equal(pa, pb)
+    assert a.stats == b.stats
+
+
+def test_checkpoint_of_another_configuration_or_corrupt_file_is_refused(tmp_path):
+    from controller.agent import load_agent, save_agent
+    from controller.checkpoint import CheckpointError
+
+    a = _agent()
+    path = save_agent(tmp_path / "a.ckpt", a)
+    other = _agent(n_units=6)
+    before = other.actor.P.copy()
+    with pytest.raises(CheckpointError, match="config"):
+        load_agent(path, other)
+    np.testing.assert_array_equal(other.actor.P, before)   # untouched
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="bad.ckpt"):
+        load_agent(bad, _agent())
