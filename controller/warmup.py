@@ -37,3 +37,42 @@ def warm_up_cells(dtypes=(np.float32, np.float64)):
         _exercise(LRUCell(2, 2, dtype=dtype))
         count += 1
     return count, time.perf_counter() - start
+
+
+def _exercise_agent(agent, rng):
+    """Drive every public method of the agent once in each order (gymnasium and real-time loop)."""
+    obs = rng.standard_normal(agent.n_obs)
+    agent.act(obs)
+    agent.learn(0.0, obs, False, False)
+    agent.act(obs)
+    agent.learn(0.0, obs, False, True)
+    agent.act(obs)
+    agent.credit(None)
+    agent.act(obs)
+    agent.update(0.0, obs, False, False)
+    agent.credit(None)
+    agent.act(obs)
+    agent.skip(0.0, obs, False, False)
+    agent.credit(None)
+    agent.update(0.0, obs, True, False)
+    agent.reset()
+
+
+def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonlinear", "lru", "none")):
+    """Compile the agent's fused kernels for every cell kind, dtype and action-space kind, with tiny
+    networks (the compiled code does not depend on sizes). Returns (configurations, seconds)."""
+    import gymnasium as gym
+
+    from controller.agent import Agent, AgentConfig
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    count = 0
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float64)
+    for dtype in dtypes:
+        for cell in cells:
+            for action_space in (gym.spaces.Box(-1.0, 1.0, (2,), np.float32), gym.spaces.Discrete(2)):
+                cfg = AgentConfig(cell=cell, dtype=dtype, n_units=2, encoder_width=2, head_width=2)
+                _exercise_agent(Agent(obs_space, action_space, cfg, seed=0), rng)
+                count += 1
+    return count, time.perf_counter() - start

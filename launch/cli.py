@@ -47,10 +47,12 @@ def _cmd_bench(args):
 
 
 def _cmd_warmup(args):
-    from controller.warmup import warm_up_cells
+    from controller.warmup import warm_up_agents, warm_up_cells
 
     count, seconds = warm_up_cells()
-    print(f"compiled {count} cell configurations in {seconds:.1f} s (cached for this machine)")
+    print(f"compiled {count} cell configurations in {seconds:.1f} s")
+    count, seconds = warm_up_agents()
+    print(f"compiled {count} agent configurations in {seconds:.1f} s (cached for this machine)")
     return 0
 
 
