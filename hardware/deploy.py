@@ -1,0 +1,161 @@
+"""Deploy: one YAML -> adapter + safety + task + loop (+ policy), run, write the results.
+
+``DeployConfig`` is the YAML layout of ``launch/configs/deploy_emulator.yaml``::
+
+    adapter: udp            # registered adapter type: mock | sim | udp
+    udp: {...}              # UdpConfig   (only the section of the chosen adapter is used)
+    sim: {...}              # SimConfig
+    mock: {...}             # MockConfig
+    safety: {...}           # SafetyConfig
+    task: {...}             # TaskConfig (name registered in hardware.tasks)
+    loop: {...}             # LoopConfig (controller.loop)
+    policy: {...}           # PolicyConfig: kind agent | fixed (the stand-in)
+    agent: {...}            # AgentConfig (controller.agent) when policy.kind is agent
+    output: results/deploy  # folder for config.yaml and loop_stats.json ("" for none)
+
+``run_deploy(config, policy=None)`` builds everything, runs the loop and returns its summary; the policy
+is the one ``policy.kind`` names unless ``policy`` (any object with the Policy protocol of
+controller.loop) is passed. ``main(argv)`` is the command line (``python -m hardware.deploy --config
+FILE --set key=value``), for the ``rtu-control deploy`` subcommand. Adapters
+are registered by type name in ``ADAPTERS`` (lerobot-style), each with its config class.
+"""
+import dataclasses
+import json
+from pathlib import Path
+from typing import Literal
+
+from controller.agent import AgentConfig
+from controller.config import ConfigError, check, load_config, to_dict
+from controller.loop import ControlLoop, FixedPolicy, LoopConfig
+from hardware.mock import MockAdapter, MockConfig
+from hardware.safety import SafetyConfig
+from hardware.sim import SimAdapter, SimConfig
+from hardware.tasks import TaskConfig, make_task
+from hardware.udp import UdpAdapter, UdpConfig
+
+ADAPTERS = {  # type name -> (adapter class, config section name)
+    "mock": (MockAdapter, "mock"),
+    "sim": (SimAdapter, "sim"),
+    "udp": (UdpAdapter, "udp"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    """Which policy drives the loop: ``agent`` (controller.agent.Agent built from the ``agent``
+    section) or ``fixed`` (the stand-in controller.loop.FixedPolicy: action = clip(gain · obs), with
+    busy-waits emulating the act / learn cost)."""
+    kind: Literal["fixed", "agent"] = "fixed"
+    seed: int = 0                # agent seed
+    gain: float = 0.0            # fixed: every entry of the (action_dim, obs_dim) gain matrix
+    act_cost: float = 0.0        # seconds busy-waited in act()
+    learn_cost: float = 0.0      # seconds busy-waited in update()
+
+    def __post_init__(self):
+        check(self.act_cost >= 0, "policy.act_cost", "seconds >= 0", self.act_cost)
+        check(self.learn_cost >= 0, "policy.learn_cost", "seconds >= 0", self.learn_cost)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployConfig:
+    adapter: Literal["mock", "sim", "udp"] = "udp"
+    mock: MockConfig = MockConfig()
+    sim: SimConfig = SimConfig()
+    udp: UdpConfig = UdpConfig()
+    safety: SafetyConfig = SafetyConfig()
+    task: TaskConfig = TaskConfig(name="HalfCheetah")
+    loop: LoopConfig = LoopConfig()
+    policy: PolicyConfig = PolicyConfig()
+    agent: AgentConfig = AgentConfig()
+    output: str = ""
+
+
+def make_adapter(config):
+    """The adapter named by ``config.adapter``, built from its section and ``config.safety``."""
+    cls, section = ADAPTERS[config.adapter]
+    return cls(getattr(config, section), config.safety)
+
+
+def make_policy(config, task):
+    """The policy of ``config.policy.kind`` sized for the bound ``task`` (Box actions)."""
+    if config.policy.kind == "agent":
+        import numpy as np
+        from gymnasium import spaces
+
+        from controller.agent import Agent
+        obs_space = spaces.Box(-np.inf, np.inf, (task.obs_dim,), np.float64)
+        act_space = spaces.Box(np.asarray(task.action_low, np.float32),
+                               np.asarray(task.action_high, np.float32), (task.action_dim,), np.float32)
+        agent = Agent(obs_space, act_space, config.agent, seed=config.policy.seed)
+        obs = np.zeros(task.obs_dim)
+        for i in range(50):       # compile every path before the first tick (numba cache: fast)
+            agent.act(obs)
+            (agent.update if i % 2 else agent.skip)(0.0, obs, False, False)
+            agent.credit(agent.action)
+        agent.reset()
+        return agent
+    return make_stand_in(config, task)
+
+
+def make_stand_in(config, task):
+    """FixedPolicy sized for the bound ``task``."""
+    import numpy as np
+    p = config.policy
+    return FixedPolicy(task.obs_dim, task.action_dim,
+                       gain=np.full((task.action_dim, task.obs_dim), p.gain),
+                       low=task.action_low, high=task.action_high,
+                       act_cost=p.act_cost, learn_cost=p.learn_cost)
+
+
+def run_deploy(config, policy=None, on_tick=None):
+    """Build adapter, task, loop; run; write ``output``/config.yaml and loop_stats.json; return the
+    loop summary (dict). The adapter is shut down on every exit path."""
+    adapter = make_adapter(config)
+    task = make_task(config.task)
+    try:
+        task.bind(adapter)
+        if policy is None:
+            policy = make_policy(config, task)
+        loop = ControlLoop(adapter, task, policy, config.loop, on_tick=on_tick)
+        summary = loop.run()
+    finally:
+        adapter.shutdown()
+    if config.output:
+        import yaml
+        out = Path(config.output)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        (out / "loop_stats.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
+
+
+def load_deploy_config(path=None, overrides=()):
+    return load_config(DeployConfig, path, overrides)
+
+
+def main(argv=None):
+    """``python -m hardware.deploy [--config FILE] [--set key=value ...]``; returns an exit code."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(prog="python -m hardware.deploy",
+                                     description="Run the real-time loop against a robot adapter")
+    parser.add_argument("--config", default=None, help="YAML file (DeployConfig)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_deploy_config(args.config, args.overrides)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = run_deploy(cfg)
+    sa = summary["sense_act_us"]
+    print(f"deploy: {summary['ticks']} ticks at {cfg.loop.rate_hz:g} Hz, stop: {summary['stop_reason']}, "
+          f"on time {100 * summary['on_time_fraction']:.2f} %, sense->act p50 {sa['p50']:.0f} / p99 "
+          f"{sa['p99']:.0f} us, updates {summary['updates']} (skipped {summary['skipped_updates']}), "
+          f"episodes {summary['episodes']}" + (f"; results in {cfg.output}" if cfg.output else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""hardware.udp against a scripted robot socket: e-stop flag, poll, payload size, reset without a robot."""
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from hardware import protocol as P
+from hardware.base import ReadStatus
+from hardware.safety import SafetyConfig
+from hardware.udp import UdpAdapter, UdpConfig
+
+
+@pytest.fixture
+def robot():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(2.0)
+    yield s
+    s.close()
+
+
+def connect(robot):
+    a = UdpAdapter(UdpConfig(port=robot.getsockname()[1], env_id="InvertedPendulum-v5",
+                             reset_timeout=0.1), SafetyConfig(stale_timeout=1.0))
+    a.configure()
+    a.activate()
+    data, addr = robot.recvfrom(P.MAX_DATAGRAM)          # HELLO, then the safe command
+    assert data[3] == P.HELLO
+    data, _ = robot.recvfrom(P.MAX_DATAGRAM)
+    assert data[3] == P.COMMAND
+    return a, addr
+
+
+def wait_read(a, out):
+    for _ in range(200):
+        status = a.read(time.monotonic(), 0.01, out)
+        if status == ReadStatus.OK or status == ReadStatus.ESTOP:
+            return status
+        time.sleep(0.002)
+    return status
+
+
+def test_sensor_flags_poll_and_payload_checks(robot):
+    a, addr = connect(robot)
+    out = np.zeros(a.n_states)
+    robot.sendto(P.encode(P.SENSOR, np.arange(5.0), seq=1, stamp_ns=time.monotonic_ns()), addr)
+    time.sleep(0.01)
+    a.poll()                                               # drained early ...
+    assert a.read(time.monotonic(), 0.01, out) == ReadStatus.OK   # ... and delivered by read
+    assert list(out) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert a.read(time.monotonic(), 0.01, out) == ReadStatus.HELD
+    robot.sendto(P.encode(P.SENSOR, np.arange(7.0), seq=2, stamp_ns=time.monotonic_ns()), addr)
+    robot.sendto(P.encode(P.SENSOR, np.ones(5), seq=3, stamp_ns=time.monotonic_ns(),
+                          flags=P.FLAG_ESTOP), addr)
+    assert wait_read(a, out) == ReadStatus.ESTOP
+    assert a.decoder.malformed == 1 and a.safety.estopped
+    sent = a.write(time.monotonic(), 0.01, np.array([50.0]))
+    assert sent[0] == 0.0                                  # latched: the safe command
+    a.shutdown()
+
+
+def test_reset_without_answer_returns_false(robot):
+    a, addr = connect(robot)
+    t = time.monotonic()
+    assert a.reset_episode(seed=4) is False
+    assert 0.1 <= time.monotonic() - t < 1.0
+    data, _ = robot.recvfrom(P.MAX_DATAGRAM)
+    assert data[3] == P.RESET
+    a.shutdown()
