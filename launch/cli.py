@@ -4,6 +4,11 @@
     rtu-control bench agent [...]                               agent latency benchmark (launch.bench_agent)
     rtu-control bench learning [...]                            learning curves, seeds x cells (launch.learning)
     rtu-control warmup                                          compile every kernel for this machine
+    rtu-control train  [--config FILE|NAME] [--set key=value ...] [--resume RUN_DIR]
+                                                                online learning in simulation (launch.train)
+    rtu-control deploy [--config FILE] [--set key=value ...]    the real-time loop on a robot adapter
+                                                                (hardware.deploy; default the UDP emulator)
+    rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot)
 
 Each job reads a YAML config (default: the packaged ``launch/configs/<job>.yaml``) plus dotted
 ``--set`` overrides, validated once into a frozen dataclass; a bad value exits with status 2 and a
@@ -56,6 +61,57 @@ def _cmd_warmup(args):
     return 0
 
 
+def resolve_config(value, prefix):
+    """A --config value as a path: an existing file, else a packaged configs/ file named value,
+    value.yaml or <prefix>_value.yaml (e.g. ``--config hopper_p`` -> configs/train_hopper_p.yaml)."""
+    from pathlib import Path
+
+    if value is None or Path(value).exists():
+        return value
+    for name in (value, f"{value}.yaml", f"{prefix}_{value}", f"{prefix}_{value}.yaml"):
+        candidate = packaged_config(name)
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"--config {value}: no such file, and no packaged launch/configs/{prefix}_{value}.yaml")
+
+
+def _cmd_train(args):
+    from launch import train
+
+    if args.resume is not None and args.config is not None:
+        raise ConfigError("--resume: the run's own config.yaml is used; pass changes with --set")
+    path = None
+    if args.resume is None:
+        path = resolve_config(args.config, "train") if args.config else packaged_config("train.yaml")
+    try:
+        train.main_train(path, args.overrides, resume=args.resume)
+    except train.TrainError as err:
+        print(f"rtu-control train: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_plot(args):
+    from launch.plot import main_plot
+
+    try:
+        main_plot(args.run_dirs, compare=args.compare)
+    except FileNotFoundError as err:
+        print(f"rtu-control plot: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_deploy(args):
+    from hardware import deploy
+
+    argv = ["--config", str(resolve_config(args.config, "deploy") if args.config
+                            else packaged_config("deploy_emulator.yaml"))]
+    for item in args.overrides:
+        argv += ["--set", item]
+    return deploy.main(argv)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="rtu-control", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +121,19 @@ def build_parser():
                         "learning: seeds x cells learning runs on env ids")
     _add_config_arguments(p, "bench.yaml, bench_agent.yaml or bench_learning.yaml")
     p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("train", help="online learning in simulation, crash-safe checkpoints, results folder")
+    _add_config_arguments(p, "train.yaml (or a name: cartpole_p, hopper_p, ... for train_<name>.yaml)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its newest valid checkpoint")
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("deploy", help="the real-time loop against a hardware adapter chosen in YAML")
+    _add_config_arguments(p, "deploy_emulator.yaml")
+    p.set_defaults(func=_cmd_deploy)
+    p = sub.add_parser("plot", help="learning-curve and latency plots of training runs")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="results folder(s) of rtu-control train")
+    p.add_argument("--compare", default=None, metavar="FILE",
+                   help="also draw the runs' moving averages on one figure, written to FILE")
+    p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("warmup", help="compile every kernel for this machine before a run")
     p.set_defaults(func=_cmd_warmup)
     return parser

@@ -1,0 +1,163 @@
+"""`rtu-control plot RUN_DIR [RUN_DIR ...]`: the PNG plots of training runs.
+
+For each run folder (written by `rtu-control train`): ``learning_curve.png`` (episode returns against
+env steps, with a trailing moving average) and ``latency.png`` (log-bin histogram of act, learn and
+act + learn times in µs, the budget marked). Reads ``metrics.jsonl`` (falls back to ``monitor.csv``)
+and ``latency.json``. Several runs also give ``--compare FILE``: their moving averages on one figure.
+
+matplotlib is optional (``pip install 'rtu-control[plot]'``): without it one message is printed and no
+file written.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from launch import results as R
+
+
+def _pyplot(echo):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        echo("plots skipped: matplotlib is not installed (pip install matplotlib)")
+        return None
+    return plt
+
+
+def _config(run_dir):
+    import yaml
+    path = Path(run_dir) / R.CONFIG
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, Exception):  # a missing or damaged config only loses the titles
+        return {}
+
+
+def episodes_of(run_dir):
+    """(steps, returns) arrays of a run's episodes (metrics.jsonl, else monitor.csv cumulative lengths)."""
+    rows = R.read_metrics(run_dir, "episode")
+    if rows:
+        return (np.array([r["step"] for r in rows], np.int64),
+                np.array([r["return"] for r in rows], np.float64))
+    _, mon = R.read_monitor(run_dir)
+    lengths = np.array([n for _, n, _ in mon], np.int64)
+    return np.cumsum(lengths), np.array([r for r, _, _ in mon], np.float64)
+
+
+def plot_learning_curve(run_dir, plt, window=None, path=None):
+    """learning_curve.png of one run; returns the path, or None when the run has no episodes."""
+    run_dir = Path(run_dir)
+    cfg = _config(run_dir)
+    window = window or int(cfg.get("moving_average", 20))
+    steps, returns = episodes_of(run_dir)
+    if steps.size == 0:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if steps.size <= 3000:  # beyond that the points only paint the range of returns
+        ax.plot(steps, returns, ".", ms=2, alpha=0.35, color="tab:blue", label="episode return")
+    ax.plot(steps, R.moving_average(returns, window), color="tab:blue", lw=2,
+            label=f"moving average ({window} episodes)")
+    for rb in R.read_metrics(run_dir, "rollback"):
+        ax.axvline(rb["step"], color="tab:red", lw=0.8, alpha=0.6)
+    agent = cfg.get("agent", {}) if isinstance(cfg.get("agent"), dict) else {}
+    ax.set_title(f"{cfg.get('env_id', run_dir.name)}  {agent.get('cell', '')}  seed {cfg.get('seed', '?')}")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("episode return")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = Path(path) if path else run_dir / "learning_curve.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_latency(run_dir, plt, path=None):
+    """latency.png of one run (from latency.json); returns the path, or None without latency.json."""
+    run_dir = Path(run_dir)
+    try:
+        lat = json.loads((run_dir / R.LATENCY).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, color in (("act", "tab:green"), ("learn", "tab:orange"), ("act_learn", "tab:blue")):
+        h = lat.get(name + "_histogram")
+        if not h or not h["counts"]:
+            continue
+        lo, counts = np.asarray(h["lo_us"], np.float64), np.asarray(h["counts"], np.float64)
+        idx = np.rint(np.log2(lo * 1e3) * 16).astype(np.int64)   # LogHistogram bins, 16 per octave
+        full = np.zeros(idx[-1] - idx[0] + 1)
+        full[idx - idx[0]] = counts
+        edges = 2.0 ** (np.arange(idx[0], idx[-1] + 2) / 16) / 1e3
+        s = lat[name]
+        ax.stairs(full, edges, color=color, lw=1.5,
+                  label=f"{name.replace('_', '+')}: p50 {s['p50']:.0f}, p99 {s['p99']:.0f}, max {s['max']:.0f} µs")
+    budget = lat.get("budget_us")
+    if budget:
+        ax.axvline(budget, color="tab:red", ls="--", label=f"budget {budget:g} µs")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time per tick (µs, log scale)")
+    ax.set_ylabel("ticks")
+    ax.set_title(f"latency ({lat.get('pace', '')})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path = Path(path) if path else run_dir / "latency.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_run(run_dir, echo=print):
+    """Both plots of one run folder; returns the written paths ([] without matplotlib)."""
+    plt = _pyplot(echo)
+    if plt is None:
+        return []
+    out = [p for p in (plot_learning_curve(run_dir, plt), plot_latency(run_dir, plt)) if p is not None]
+    return out
+
+
+def plot_compare(run_dirs, path, window=20, echo=print):
+    """Moving averages of several runs on one figure; returns the path (None without matplotlib)."""
+    plt = _pyplot(echo)
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for d in run_dirs:
+        steps, returns = episodes_of(d)
+        if steps.size:
+            ax.plot(steps, R.moving_average(returns, window), label=Path(d).name)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(f"episode return (moving average of {window})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def main_plot(run_dirs, compare=None, echo=print):
+    """The `rtu-control plot` command; returns the list of written paths. Raises FileNotFoundError
+    naming a folder that is not a training run."""
+    written = []
+    for d in run_dirs:
+        d = Path(d)
+        if not (d / R.METRICS).exists() and not (d / R.MONITOR).exists():
+            raise FileNotFoundError(f"{d}: not a training run folder (no {R.METRICS} or {R.MONITOR})")
+        paths = plot_run(d, echo=echo)
+        if not paths and _pyplot(lambda *_: None) is None:
+            return written
+        for p in paths:
+            echo(f"wrote {p}")
+        written += paths
+    if compare:
+        p = plot_compare(run_dirs, compare, echo=echo)
+        if p is not None:
+            echo(f"wrote {p}")
+            written.append(p)
+    return written
