@@ -11,11 +11,15 @@ problem is reported with the file, the dotted key, what was expected and what wa
   ``check(...)``.
 """
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
 
 import yaml
+
+
+_FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class ConfigError(ValueError):
@@ -89,6 +93,12 @@ def _convert(value, tp, key):
             raise ConfigError(f"{key}: expected an integer, found {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 (PyYAML) reads "1e-6" (no dot) as a string: accept float literals written so
+            try:
+                value = float(value) if _FLOAT_LITERAL.fullmatch(value.strip()) else value
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, found {value!r}")
         return float(value)

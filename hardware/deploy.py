@@ -147,7 +147,12 @@ def main(argv=None):
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summary = run_deploy(cfg)
+    from hardware.base import HardwareError
+    try:
+        summary = run_deploy(cfg)
+    except HardwareError as err:  # e.g. a task whose channels this adapter does not have
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
     sa = summary["sense_act_us"]
     print(f"deploy: {summary['ticks']} ticks at {cfg.loop.rate_hz:g} Hz, stop: {summary['stop_reason']}, "
           f"on time {100 * summary['on_time_fraction']:.2f} %, sense->act p50 {sa['p50']:.0f} / p99 "

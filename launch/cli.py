@@ -9,6 +9,7 @@
     rtu-control deploy [--config FILE] [--set key=value ...]    the real-time loop on a robot adapter
                                                                 (hardware.deploy; default the UDP emulator)
     rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot)
+    rtu-control emulator [--config FILE] [--set key=value ...]  robot emulator over UDP (hardware.emulator)
 
 Each job reads a YAML config (default: the packaged ``launch/configs/<job>.yaml``) plus dotted
 ``--set`` overrides, validated once into a frozen dataclass; a bad value exits with status 2 and a
@@ -112,6 +113,16 @@ def _cmd_deploy(args):
     return deploy.main(argv)
 
 
+def _cmd_emulator(args):
+    from hardware import emulator
+
+    argv = ["--config", str(resolve_config(args.config, "emulator") if args.config
+                            else packaged_config("emulator.yaml"))]
+    for item in args.overrides:
+        argv += ["--set", item]
+    return emulator.main(argv)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="rtu-control", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +140,9 @@ def build_parser():
     p = sub.add_parser("deploy", help="the real-time loop against a hardware adapter chosen in YAML")
     _add_config_arguments(p, "deploy_emulator.yaml")
     p.set_defaults(func=_cmd_deploy)
+    p = sub.add_parser("emulator", help="serve a MuJoCo robot over UDP like firmware (for deploy)")
+    _add_config_arguments(p, "emulator.yaml")
+    p.set_defaults(func=_cmd_emulator)
     p = sub.add_parser("plot", help="learning-curve and latency plots of training runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="results folder(s) of rtu-control train")
     p.add_argument("--compare", default=None, metavar="FILE",

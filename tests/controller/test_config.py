@@ -68,3 +68,21 @@ def test_invalid_yaml_and_missing_file(tmp_path):
         load_config(Outer, tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match=r"expected a mapping at the top level, found list"):
         load_config(Outer, _write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_float_written_without_a_dot_is_a_number(tmp_path):
+    """PyYAML reads 1e-6 as a string (YAML 1.1); float fields accept it, other strings stay errors."""
+    import dataclasses
+
+    from controller.config import ConfigError, load_config
+
+    @dataclasses.dataclass(frozen=True)
+    class C:
+        eps: float = 1.0
+
+    path = tmp_path / "c.yaml"
+    path.write_text("eps: 1e-6\n")
+    assert load_config(C, path).eps == 1e-6
+    assert load_config(C, None, ["eps=2E3"]).eps == 2000.0
+    with pytest.raises(ConfigError, match="eps: expected a number, found 'fast'"):
+        load_config(C, None, ["eps=fast"])
