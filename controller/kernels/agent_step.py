@@ -206,3 +206,40 @@ def agent_apply(actor, critic, step_policy, step_value, critic_accumulate, decay
     its waiting gradient ∇V(s') in the same pass. Returns the critic's ||z_v||_1 (0 if not accumulated)."""
     net_apply(actor, step_policy, False, decay)
     return net_apply(critic, step_value, critic_accumulate, decay)
+
+
+@exact
+def _obgd_step(alpha, kappa, delta, z_l1):
+    """ObGD's α_eff = α / max(α κ max(|δ|, 1) ||z||₁, 1) (twin: traces.obgd_step_size). No fastmath:
+    the same rounding as the Python twin, so both routes give bit-identical parameters."""
+    dbar = abs(delta) if abs(delta) > 1.0 else 1.0
+    bound = alpha * kappa * dbar * z_l1
+    return alpha / bound if bound > 1.0 else alpha
+
+
+@kernel
+def credit_gaussian_and_apply(actor, critic, x, action, ent_coef, decay, delta, alpha, kappa_policy,
+                              kappa_value, critic_l1, critic_accumulate):
+    """``actor_credit_gaussian`` then both ObGD steps in one call (the gymnasium-order learn, where δ is
+    known before the actor's gradient). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
+    actor, α_eff of the critic)."""
+    gaussian_dout(actor.A, actor.lay, action, ent_coef)
+    actor_l1 = net_backward_accumulate(actor, x, decay)
+    step_p = _obgd_step(alpha, kappa_policy, delta, actor_l1)
+    step_v = _obgd_step(alpha, kappa_value, delta, critic_l1)
+    net_apply(actor, step_p * delta, False, decay)
+    l1 = net_apply(critic, step_v * delta, critic_accumulate, decay)
+    return actor_l1, l1, step_p, step_v
+
+
+@kernel
+def credit_categorical_and_apply(actor, critic, x, k, action, ent_coef, decay, delta, alpha, kappa_policy,
+                                 kappa_value, critic_l1, critic_accumulate):
+    """As credit_gaussian_and_apply for a categorical policy (action: the index credited)."""
+    categorical_dout(actor.A, actor.lay, k, action, ent_coef)
+    actor_l1 = net_backward_accumulate(actor, x, decay)
+    step_p = _obgd_step(alpha, kappa_policy, delta, actor_l1)
+    step_v = _obgd_step(alpha, kappa_value, delta, critic_l1)
+    net_apply(actor, step_p * delta, False, decay)
+    l1 = net_apply(critic, step_v * delta, critic_accumulate, decay)
+    return actor_l1, l1, step_p, step_v
