@@ -40,9 +40,9 @@ from typing import Literal
 
 import numpy as np
 
-from controller.config import ConfigError, check
+from controller.config import check
 from controller.kernels import agent_step as AS
-from controller.kernels.normalize import normalize_observation
+from controller.kernels.traces import obgd_step_size
 from controller.networks import Network
 
 NOISE_BLOCK = 4096  # standard-normal / uniform draws made at once, off the per-step path
@@ -212,23 +212,6 @@ class Agent:
             obs = obs.astype(np.float64)
         return obs
 
-    def _normalise(self, obs, out, update):
-        """Normalise obs into out; returns False (and counts, warns once) if obs is not finite."""
-        if self.config.normalize_observations:
-            bad = normalize_observation(obs, self._obs_stats, out, update)
-        else:
-            bad = -1
-            for i in range(self.n_obs):  # rare configuration: no fast path needed
-                if not math.isfinite(obs[i]):
-                    bad = i
-                    break
-            if bad < 0:
-                out[...] = obs
-        if bad >= 0:
-            self._non_finite(f"observation[{bad}] = {obs[bad]}")
-            return False
-        return True
-
     def _non_finite(self, what):
         self.stats["non_finite_inputs"] += 1
         if not self._warned:
@@ -346,13 +329,8 @@ class Agent:
     def _apply(self, delta, then_accumulate):
         """ObGD on both networks with their current eligibility traces; if then_accumulate, the critic's
         trace takes its new gradient (∇V(s')) in the same pass."""
-        # obgd_step_size, inlined (this runs every step): α / max(α κ max(|δ|, 1) ||z||₁, 1)
-        alpha = self._alpha
-        dbar = abs(delta) if abs(delta) > 1.0 else 1.0
-        bound = alpha * self._kappa_value * dbar * self._critic_l1
-        step_v = alpha / bound if bound > 1.0 else alpha
-        bound = alpha * self._kappa_policy * dbar * self._actor_l1
-        step_p = alpha / bound if bound > 1.0 else alpha
+        step_v = obgd_step_size(self._alpha, self._kappa_value, delta, self._critic_l1)
+        step_p = obgd_step_size(self._alpha, self._kappa_policy, delta, self._actor_l1)
         l1 = AS.agent_apply(self.actor.state, self.critic.state, step_p * delta, step_v * delta,
                             then_accumulate, self._decay)
         if then_accumulate:
@@ -456,7 +434,7 @@ class Agent:
             v = float(self.critic.forward_backward(self._x)[0]) if ok else self._value
         else:
             bad_obs, v = AS.critic_observe(self.critic.state, obs, self._obs_stats, self._x_next,
-                                           self.config.normalize_observations, True)
+                                           self._normalize, True)
             ok = bad_obs < 0
             if not ok:
                 self._non_finite(f"obs[{bad_obs}] = {obs[bad_obs]}")
@@ -487,7 +465,9 @@ class Agent:
         if self._acted:
             x = self._x
         else:
-            self._normalise(obs, self._x_next, True)
+            bad = AS.observe(obs, self._obs_stats, self._x_next, self._normalize, True)
+            if bad >= 0:
+                self._non_finite(f"observation[{bad}] = {obs[bad]}")
             x = self._x_next
         self._acted = False
         self.stats["skipped"] += 1
@@ -551,7 +531,7 @@ def load_agent(path, agent):
     spaces, in place, so that its next actions and updates are bit-identical to the saved agent's.
     Raises ``controller.checkpoint.CheckpointError`` naming the file and the mismatch; on error the
     agent is left untouched. Returns the saved ``extra_meta`` (or {})."""
-    from controller.checkpoint import CheckpointError, load_arrays
+    from controller.checkpoint import CheckpointError, check_arrays, copy_arrays, load_arrays
 
     arrays, meta = load_arrays(path)
     expected = agent_meta(agent)
@@ -560,12 +540,7 @@ def load_agent(path, agent):
     if diffs:
         raise CheckpointError(f"{path}: does not match this agent ({'; '.join(diffs)})")
     targets = agent_arrays(agent)
-    for name, target in targets.items():
-        source = arrays.get(name)
-        if source is None or source.shape != target.shape or source.dtype != target.dtype:
-            got = None if source is None else (source.shape, str(source.dtype))
-            raise CheckpointError(f"{path}: array {name!r} is {got}, expected "
-                                  f"{(target.shape, str(target.dtype))}")
+    check_arrays(path, arrays, targets)
     try:
         flags, scalars, stats = meta["flags"], meta["scalars"], meta["stats"]
         rng_state = meta["rng"]
@@ -574,8 +549,7 @@ def load_agent(path, agent):
         raise CheckpointError(f"{path}: agent metadata incomplete ({err})") from None
     if missing:
         raise CheckpointError(f"{path}: agent metadata lacks {missing}")
-    for name, target in targets.items():
-        target[...] = arrays[name]
+    copy_arrays(arrays, targets)
     for k in _FLAGS:
         setattr(agent, k, bool(flags[k]))
     for k in _SCALARS:

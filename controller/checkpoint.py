@@ -132,12 +132,23 @@ def load_cell(path, cell):
     if diffs:
         raise CheckpointError(f"{path}: does not match this cell ({'; '.join(diffs)})")
     targets = _cell_arrays(cell)
+    check_arrays(path, arrays, targets)
+    copy_arrays(arrays, targets)
+    return cell
+
+
+def check_arrays(path, arrays, targets):
+    """CheckpointError naming path and the array unless every target (name -> array) has a loaded
+    array of the same shape and dtype in arrays. Nothing is written."""
     for name, target in targets.items():
         source = arrays.get(name)
         if source is None or source.shape != target.shape or source.dtype != target.dtype:
             got = None if source is None else (source.shape, str(source.dtype))
             raise CheckpointError(f"{path}: array {name!r} is {got}, expected "
                                   f"{(target.shape, str(target.dtype))}")
+
+
+def copy_arrays(arrays, targets):
+    """target[...] = arrays[name] for every target (after check_arrays)."""
     for name, target in targets.items():
         target[...] = arrays[name]
-    return cell

@@ -220,10 +220,6 @@ class Network:
         """w <- w + step z over all parameters; refreshes the cell's coefficients off the action path."""
         AS.net_apply(self.state, step, False, 0.0)
 
-    def apply_accumulate(self, step, decay):
-        """``apply(step)`` then ``accumulate(decay)`` in one pass over the traces; returns ||z||_1."""
-        return AS.net_apply(self.state, step, True, decay)
-
     def reset_state(self):
         """Zero the cell's state and RTRL traces (new episode)."""
         if self.cell is not None:

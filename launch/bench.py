@@ -200,6 +200,17 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def write_json(path, obj):
+    """Write obj as indented JSON to path (parents created) through a temporary file and a rename, so
+    a reader never sees half a file. Returns the Path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+    return path
+
+
 def run(cfg, echo=print):
     """Run the benchmark described by cfg; returns the result dict (also written to cfg.output)."""
     rng = np.random.default_rng(cfg.seed)
@@ -240,11 +251,7 @@ def run(cfg, echo=print):
     echo(table)
     if torch_note:
         echo(torch_note)
-    path = Path(cfg.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(path)
+    path = write_json(cfg.output, result)
     echo(f"\nwrote {path}")
     return result
 

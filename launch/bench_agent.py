@@ -13,16 +13,14 @@ The reference in the same process is the same agent without recurrence (``cell: 
 feed-forward baseline); the table's last column is the recurrent agent's median over it.
 """
 import dataclasses
-import json
 import sys
 import time
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from controller.config import check
-from launch.bench import format_table, machine_info, summarize, time_calls
+from launch.bench import format_table, machine_info, summarize, time_calls, write_json
 
 AGENT_SIZES = {  # DESIGN §5: (observation size, encoder width, units n, head width)
     "paper": (17, 64, 192, 64),
@@ -71,11 +69,6 @@ def bench_agent(size, dtype, cell, cfg):
     rewards = rng.standard_normal(1024)
     i = [0]
 
-    def act():
-        k = i[0] = (i[0] + 1) & 1023
-        agent.act(stream[k])
-        agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)  # keep act/learn alternating
-
     def tick():
         k = i[0] = (i[0] + 1) & 1023
         agent.act(stream[k])
@@ -83,7 +76,7 @@ def bench_agent(size, dtype, cell, cfg):
 
     out = {}
     for _ in range(cfg.warmup_calls):
-        act()
+        tick()
     times = np.empty(cfg.calls)
     clock = time.perf_counter_ns
     for c in range(cfg.calls):
@@ -123,10 +116,6 @@ def run(cfg, echo=print):
     echo("")
     echo(format_table(rows).replace("× numpy", "× ff").replace("  × ff", "   × ff"))
     echo("(last column: median of the recurrent agent / median of the feed-forward agent, same size)")
-    path = Path(cfg.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(path)
+    path = write_json(cfg.output, result)
     echo(f"\nwrote {path}")
     return result

@@ -148,7 +148,9 @@ def _copy_finite(obs, out):
 
 
 @kernel
-def _observe(obs, stats, x, normalize, update):
+def observe(obs, stats, x, normalize, update):
+    """Normalise obs into x (``normalize``; statistics updated first if ``update``) or copy it; returns
+    the first non-finite index of obs or -1 (then x is untouched)."""
     if normalize:
         return normalize_observation(obs, stats, x, update)
     return _copy_finite(obs, x)
@@ -159,7 +161,7 @@ def act_gaussian(s, obs, stats, x, normalize, update, noise, low, high, action):
     """Normalise obs into x (kept as it was if obs is not finite), actor forward, Gaussian sample into
     action (clipped to [low, high]). Returns (index of the first non-finite obs value or -1,
     1 if the policy output was not finite else 0)."""
-    bad = _observe(obs, stats, x, normalize, update)
+    bad = observe(obs, stats, x, normalize, update)
     net_forward(s, x)
     return bad, gaussian_sample(s.A, s.lay, noise, low, high, action)
 
@@ -168,7 +170,7 @@ def act_gaussian(s, obs, stats, x, normalize, update, noise, low, high, action):
 def act_categorical(s, obs, stats, x, normalize, update, k, u):
     """As act_gaussian for a categorical policy over k actions (u ~ U[0, 1)). Returns (bad obs index or
     -1, the action index or -1 if the logits were not finite)."""
-    bad = _observe(obs, stats, x, normalize, update)
+    bad = observe(obs, stats, x, normalize, update)
     net_forward(s, x)
     return bad, categorical_sample(s.A, s.lay, k, u)
 
@@ -177,7 +179,7 @@ def act_categorical(s, obs, stats, x, normalize, update, k, u):
 def critic_observe(s, obs, stats, x, normalize, update):
     """Normalise obs into x, then critic forward + RTRL + gradient of V (s.A[DOUT] holds 1). Returns
     (bad obs index or -1, V(obs) as float64; 0 when obs is not finite and nothing was run)."""
-    bad = _observe(obs, stats, x, normalize, update)
+    bad = observe(obs, stats, x, normalize, update)
     if bad >= 0:
         return bad, 0.0
     net_forward(s, x)

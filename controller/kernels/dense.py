@@ -13,7 +13,9 @@ Shapes, all row-major inside ``P``:
 * head: Wh (H2, m) at P[LAY_P_WH], bh (H2,); hid = tanh(Wh y + bh); Wo (k, H2), bo (k,); out = Wo hid + bo.
 
 Backward is the one-step gradient (DESIGN §3.3: only the cell gets full-history gradients). ``G`` is
-overwritten, not accumulated. Twin: ``controller.reference.dense_network_reference``.
+overwritten unless ``acc`` (then accumulated into eligibility traces). Reference: the whole network's
+gradient against torch autograd, ``controller.reference.network_onestep_grads_torch``
+(tests/controller/test_networks.py).
 """
 import math
 

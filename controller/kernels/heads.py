@@ -9,7 +9,8 @@ The actor's head output ``out`` lives in the network's activation array ``A`` at
 
 ``*_dout`` kernels write A[LAY_A_DOUT] = d/dout [log pi(a|s) + ent_coef * H(pi(.|s))], the direction the
 actor's eligibility trace accumulates (ent_coef already carries sign(delta)), and return log pi(a|s).
-Twins: ``controller.reference.gaussian_head_reference`` / ``categorical_head_reference``.
+No separate twin: the policy gradients are checked through the agent tests (determinism, credited
+action, ObGD bound) in tests/controller/test_agent.py.
 """
 import math
 

@@ -9,25 +9,11 @@ pairs at once so that one call covers a network. Unused groups are passed as emp
     alpha_eff = alpha / max(M, 1)                                      obgd_step_size
     w <- w + alpha_eff * delta * z                                     obgd_apply
 
-Twins: ``controller.reference.eligibility_reference`` and the analytic λ-return oracle in
-tests/controller/test_traces.py.
+Checked against analytic oracles (geometric trace, the λ-return forward view on a chain, ObGD's bound)
+in tests/controller/test_traces.py; ``obgd_step_size`` is the Python twin of
+``agent_step._obgd_step``.
 """
-from numba import types
-from numba.extending import overload
-
-from controller.kernels.jit import FASTMATH, kernel
-
-
-def _scalar(x):
-    """x if x is a number, x[0] if x is an array (Python fallback; numba uses the overload below)."""
-    return x[0] if hasattr(x, "shape") else x
-
-
-@overload(_scalar, jit_options={"fastmath": set(FASTMATH), "error_model": "numpy"})
-def _scalar_overload(x):
-    if isinstance(x, types.Array):
-        return lambda x: x[0]
-    return lambda x: x
+from controller.kernels.jit import kernel
 
 
 @kernel
@@ -43,11 +29,9 @@ def _accumulate(decay, g, z):
 @kernel
 def eligibility_accumulate(decay, g0, z0, g1, z1, g2, z2, g3, z3):
     """z_i <- decay * z_i + g_i for the four (g, z) pairs (1-D, same dtype, z in/out). Returns ||z||_1
-    (float64) over all of them. decay: a float, or a 1-element array of the traces' dtype (passing an
-    array is ~1 µs cheaper from Python than a NumPy float32 scalar, and keeps float32 loops float32)."""
-    d = _scalar(decay)
-    return _accumulate(d, g0, z0) + _accumulate(d, g1, z1) + _accumulate(d, g2, z2) \
-        + _accumulate(d, g3, z3)
+    (float64) over all of them."""
+    return _accumulate(decay, g0, z0) + _accumulate(decay, g1, z1) + _accumulate(decay, g2, z2) \
+        + _accumulate(decay, g3, z3)
 
 
 @kernel
@@ -58,9 +42,7 @@ def _apply(step, z, p):
 
 @kernel
 def obgd_apply(step, z0, p0, z1, p1, z2, p2, z3, p3):
-    """p_i <- p_i + step * z_i for the four (z, p) pairs; step = alpha_eff * delta (a float or a
-    1-element array, see eligibility_accumulate). p in/out."""
-    step = _scalar(step)
+    """p_i <- p_i + step * z_i for the four (z, p) pairs; step = alpha_eff * delta. p in/out."""
     _apply(step, z0, p0)
     _apply(step, z1, p1)
     _apply(step, z2, p2)
@@ -78,6 +60,8 @@ def obgd_step_size(alpha, kappa, delta, z_l1):
 
 @kernel
 def _apply_accumulate(step, decay, g, z, p):
+    """p <- p + step z, then z <- decay z + g, in one pass (the critic's update followed by its next
+    gradient); returns ||z||_1. An empty g (traces kept elsewhere) applies only."""
     s = 0.0
     if g.shape[0] < z.shape[0]:  # traces kept elsewhere: apply only
         _apply(step, z, p)
@@ -90,13 +74,3 @@ def _apply_accumulate(step, decay, g, z, p):
         s += abs(v)
     return s
 
-
-@kernel
-def obgd_apply_accumulate(step, decay, g0, z0, p0, g1, z1, p1, g2, z2, p2, g3, z3, p3):
-    """Fused ``obgd_apply(step)`` then ``eligibility_accumulate(decay)``: one pass over the traces
-    instead of two (the critic's update is followed at once by its next gradient). Returns ||z||_1.
-    step, decay: floats or 1-element arrays."""
-    step = _scalar(step)
-    decay = _scalar(decay)
-    return (_apply_accumulate(step, decay, g0, z0, p0) + _apply_accumulate(step, decay, g1, z1, p1)
-            + _apply_accumulate(step, decay, g2, z2, p2) + _apply_accumulate(step, decay, g3, z3, p3))
