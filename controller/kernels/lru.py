@@ -17,6 +17,8 @@ function, ``_lru_pass``, that streams each slab once. Twins: ``controller.refere
 """
 import math
 
+import numpy as np
+
 from controller.kernels.jit import exact, kernel
 
 from controller.kernels.layout import (
@@ -30,12 +32,13 @@ from controller.kernels.layout import (
 
 @exact
 def _coefficients_row(vec, k):
-    e_nu = math.exp(float(vec[LRU_NU, k]))
-    e_th = math.exp(float(vec[LRU_TH, k]))
+    """Unit k's λ, γ and exponentials, computed in float64 (numba's float() keeps float32 as float32)."""
+    e_nu = math.exp(np.float64(vec[LRU_NU, k]))
+    e_th = math.exp(np.float64(vec[LRU_TH, k]))
     r = math.exp(-e_nu)
     vec[LRU_LAM_RE, k] = r * math.cos(e_th)
     vec[LRU_LAM_IM, k] = r * math.sin(e_th)
-    vec[LRU_GAMMA, k] = math.exp(float(vec[LRU_GLOG, k]))
+    vec[LRU_GAMMA, k] = math.exp(np.float64(vec[LRU_GLOG, k]))
     vec[LRU_E_NU, k] = e_nu
     vec[LRU_E_TH, k] = e_th
     vec[LRU_SRC_NU, k] = vec[LRU_NU, k]

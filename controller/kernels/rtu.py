@@ -31,6 +31,7 @@ Reference twins: ``controller.reference.rtu_step_reference`` / ``rtu_grad_refere
 """
 import math
 
+import numpy as np
 from numba import njit
 
 from controller.kernels.activation import activation_slope as _activation_slope
@@ -74,10 +75,10 @@ def _refresh_units(vec, official, start, stop):
     src_nu = vec[RTU_SRC_NU]
     src_th = vec[RTU_SRC_TH]
     for k in range(start, stop):
-        nu = float(nu_log[k])
+        nu = np.float64(nu_log[k])
         e_nu = exp_f64(nu)
         r = exp_f64(-e_nu)
-        theta = exp_f64(float(theta_log[k]))
+        theta = exp_f64(np.float64(theta_log[k]))
         sin_t, cos_t = sincos_f64(theta)
         g = r * cos_t
         phi = r * sin_t
@@ -100,9 +101,9 @@ def _refresh_units(vec, official, start, stop):
 @exact
 def _refresh_unit_libm(vec, official, k):
     """``_refresh_units`` for one unit with libm's exp/cos/sin (phases beyond the polynomial range)."""
-    e_nu = math.exp(float(vec[RTU_NU, k]))
+    e_nu = math.exp(np.float64(vec[RTU_NU, k]))
     r = math.exp(-e_nu)
-    theta = math.exp(float(vec[RTU_TH, k]))
+    theta = math.exp(np.float64(vec[RTU_TH, k]))
     g = r * math.cos(theta)
     phi = r * math.sin(theta)
     root = math.sqrt(-math.expm1(-2.0 * e_nu))
