@@ -63,7 +63,11 @@ class AgentConfig:
     encoder_width: int = 64
     """Dense layer before the cell (LayerNorm, tanh)"""
     head_width: int = 64
-    """Dense layer after the cell (tanh)"""
+    """Dense layer after the cell"""
+    hidden_activation: Literal["tanh", "leaky_relu"] = "tanh"
+    """activation of both dense hidden layers (encoder and head)"""
+    head_layernorm: bool = False
+    """LayerNorm (no affine) after the head's hidden Dense, as after the encoder's"""
     rtu_activation: Literal["tanh", "relu", "identity"] = "tanh"
     alpha: float = 1.0
     """ObGD step size α"""
@@ -95,6 +99,8 @@ class AgentConfig:
             check(v is None or (v > 0 and math.isfinite(v)), name, "null or a finite number > 0", v)
         check(self.entropy_coef >= 0 and math.isfinite(self.entropy_coef), "entropy_coef",
               "a finite number >= 0", self.entropy_coef)
+        check(self.hidden_activation in ("tanh", "leaky_relu"), "hidden_activation",
+              "'tanh' or 'leaky_relu'", self.hidden_activation)
         check(0.0 <= self.sparsity < 1.0, "sparsity", "a number in [0, 1)", self.sparsity)
 
     @property
@@ -147,7 +153,8 @@ class Agent:
         self.seed = int(seed)
         seeds = np.random.SeedSequence(self.seed).spawn(3)
         net = dict(encoder_width=cfg.encoder_width, n_units=cfg.n_units, head_width=cfg.head_width,
-                   rtu_activation=cfg.rtu_activation, sparsity=cfg.sparsity, dtype=self.dtype)
+                   rtu_activation=cfg.rtu_activation, sparsity=cfg.sparsity, dtype=self.dtype,
+                   hidden_activation=cfg.hidden_activation, head_layernorm=cfg.head_layernorm)
         self.actor = Network(self.n_obs, n_policy_out, cfg.cell,
                              seed=int(seeds[0].generate_state(1)[0]), fused_traces=True, **net)
         self.critic = Network(self.n_obs, 1, cfg.cell, seed=int(seeds[1].generate_state(1)[0]), **net)

@@ -42,19 +42,29 @@ def sparse_init(rng, weight, sparsity):
 
 
 class Network:
-    """encoder (Dense H, LayerNorm, tanh) -> cell -> Dense H2, tanh -> Dense k. See module docstring.
+    """encoder (Dense H, LayerNorm, f) -> cell -> Dense H2, [LayerNorm], f -> Dense k. See module docstring.
 
     Network(n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
-    rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0)
+    rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
+    hidden_activation="tanh", head_layernorm=False)
+
+    hidden_activation: f of both dense hidden layers, "tanh" or "leaky_relu" (slope 0.01);
+    head_layernorm: a LayerNorm (no affine) after the head's hidden Dense.
 
     Cell output sizes m: RTU 2 * n_units (real and imaginary halves), LRU 2 * n_units (Re(C h) with
     C of 2 n_units rows, the same feature count), none: the encoder output (H).
     """
 
     def __init__(self, n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
-                 rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False):
+                 rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
+                 hidden_activation="tanh", head_layernorm=False):
         if cell not in CELL_KINDS:
             raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
+        if hidden_activation not in D.HIDDEN_ACTIVATIONS:
+            raise ValueError(f"Network: hidden_activation must be one of {list(D.HIDDEN_ACTIVATIONS)}, "
+                             f"got {hidden_activation!r}")
+        self.hidden_activation = hidden_activation
+        self.head_layernorm = bool(head_layernorm)
         self.dtype = np.dtype(dtype)
         self.cell_kind = cell
         # fused_traces (RTU cells only): the eligibility traces of the cell's parameters live in the
@@ -79,6 +89,8 @@ class Network:
 
         lay = np.zeros(D.LAY_SIZE, np.int64)
         lay[D.LAY_D], lay[D.LAY_H], lay[D.LAY_M], lay[D.LAY_H2], lay[D.LAY_K] = d, h, m, h2, k
+        lay[D.LAY_ACT] = D.HIDDEN_ACTIVATIONS[hidden_activation]
+        lay[D.LAY_HEAD_LN] = int(self.head_layernorm)
         off = 0
         for slot, size in ((D.LAY_P_WE, h * d), (D.LAY_P_BE, h), (D.LAY_P_WH, h2 * m), (D.LAY_P_BH, h2),
                            (D.LAY_P_WO, k * h2), (D.LAY_P_BO, k)):
@@ -88,7 +100,7 @@ class Network:
         aoff = 0
         for slot, size in ((D.LAY_A_PRE, h), (D.LAY_A_LN, h), (D.LAY_A_ENC, h), (D.LAY_A_HID, h2),
                            (D.LAY_A_OUT, k), (D.LAY_A_DOUT, k), (D.LAY_A_DHID, h2), (D.LAY_A_DY, m),
-                           (D.LAY_A_RSTD, 1)):
+                           (D.LAY_A_RSTD, 1), (D.LAY_A_HLN, h2), (D.LAY_A_HRSTD, 1)):
             lay[slot] = aoff
             aoff += size
         lay[D.LAY_A_SIZE] = aoff

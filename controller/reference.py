@@ -337,13 +337,15 @@ class NumpyRTUStep:
 
 
 # ----------------------------------------------------------------------------- networks (agent)
-def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_activation="tanh"):
+def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_activation="tanh",
+                                hidden_activation="tanh", head_layernorm=False):
     """The agent's gradient of out_T . dout at the last step of xs, by float64 torch autograd.
 
     dense: dict enc_w (H, d), enc_b, hid_w (H2, m), hid_b, out_w (k, H2), out_b (NumPy copies of
     ``Network.dense``); cell_kind: "rtu-linear" | "rtu-nonlinear" | "lru" | "none"; cell_params: the
     cell's ``params`` copies (ignored for "none"); xs: (T, d) normalised observations of one episode;
-    dout: (k,). Encoder and head get one-step gradients (the encoder outputs of steps < T are detached),
+    dout: (k,); hidden_activation ("tanh" | "leaky_relu") and head_layernorm as in ``Network``.
+    Encoder and head get one-step gradients (the encoder outputs of steps < T are detached),
     the cell its full-history gradient (DESIGN §3.3, §3.5). Returns (out_T, grads dict).
     """
     import torch
@@ -352,11 +354,14 @@ def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_act
     dp = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in dense.items()}
     cp = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in cell_params.items()}
     f = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}[rtu_activation]
+    hidden = {"tanh": torch.tanh,
+              "leaky_relu": lambda a: torch.nn.functional.leaky_relu(a, 0.01)}[hidden_activation]
+
+    def layer_norm(pre):
+        return (pre - pre.mean()) / torch.sqrt(pre.var(unbiased=False) + 1e-5)
 
     def encoder(x):
-        pre = dp["enc_w"] @ x + dp["enc_b"]
-        ln = (pre - pre.mean()) / torch.sqrt(pre.var(unbiased=False) + 1e-5)
-        return torch.tanh(ln)
+        return hidden(layer_norm(dp["enc_w"] @ x + dp["enc_b"]))
 
     if cell_kind.startswith("rtu"):
         e_nu = torch.exp(cp["nu_log"])
@@ -397,7 +402,8 @@ def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_act
             y = cp["C_re"] @ hr - cp["C_im"] @ hi
         else:
             y = e
-    hid = torch.tanh(dp["hid_w"] @ y + dp["hid_b"])
+    pre = dp["hid_w"] @ y + dp["hid_b"]
+    hid = hidden(layer_norm(pre) if head_layernorm else pre)
     out = dp["out_w"] @ hid + dp["out_b"]
     torch.sum(out * torch.tensor(np.asarray(dout, np.float64))).backward()
     grads = {k: v.grad.numpy().copy() for k, v in dp.items()}

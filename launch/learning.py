@@ -44,6 +44,8 @@ class LearningBenchConfig:
     workers: int = 2                    # processes running seeds/cells in parallel
     dtype: Literal["float32", "float64"] = "float32"
     n_units: int = 192
+    agent: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
+    """further AgentConfig fields for every run, e.g. {hidden_activation: leaky_relu} (--set agent.lam=0.9)"""
     output: str = "results/learning"
 
     def __post_init__(self):
@@ -54,6 +56,16 @@ class LearningBenchConfig:
         check(self.last_episodes >= 1, "last_episodes", "an integer >= 1", self.last_episodes)
         check(self.workers >= 1, "workers", "an integer >= 1", self.workers)
         check(self.n_units >= 1, "n_units", "an integer >= 1", self.n_units)
+        self.agent_config("none")  # unknown or invalid agent fields fail here, once, by name
+
+    def agent_config(self, cell):
+        """The AgentConfig of one run of this benchmark."""
+        from controller.agent import AgentConfig
+
+        fields = {f.name for f in dataclasses.fields(AgentConfig)}
+        unknown = sorted(set(self.agent) - fields)
+        check(not unknown, "agent", f"AgentConfig fields ({', '.join(sorted(fields))})", unknown)
+        return AgentConfig(**{**self.agent, "cell": cell, "dtype": self.dtype, "n_units": self.n_units})
 
 
 def run_one(env_id, cell, seed, cfg, out_dir):
@@ -61,11 +73,10 @@ def run_one(env_id, cell, seed, cfg, out_dir):
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the -P/-V and diagnostic ids)
-    from controller.agent import Agent, AgentConfig
+    from controller.agent import Agent
 
     env = gym.make(env_id, **cfg.env_kwargs)
-    agent = Agent(env.observation_space, env.action_space,
-                  AgentConfig(cell=cell, dtype=cfg.dtype, n_units=cfg.n_units), seed=seed)
+    agent = Agent(env.observation_space, env.action_space, cfg.agent_config(cell), seed=seed)
     path = Path(out_dir) / "curves" / env_id / cell / f"seed{seed}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter

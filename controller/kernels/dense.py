@@ -1,5 +1,9 @@
-"""Dense layers around the recurrent cell: the encoder (Dense -> LayerNorm -> tanh) and the head
-(Dense -> tanh -> Dense), forward and one-step backward (DESIGN §3.5).
+"""Dense layers around the recurrent cell: the encoder (Dense -> LayerNorm -> f) and the head
+(Dense -> [LayerNorm] -> f -> Dense), forward and one-step backward (DESIGN §3.5).
+
+f, the hidden activation of both dense layers, is ``lay[LAY_ACT]``: ``ACT_TANH`` or ``ACT_LEAKY_RELU``
+(slope ``LEAKY_SLOPE`` below 0, as torch's default); ``lay[LAY_HEAD_LN]`` = 1 puts a LayerNorm (no affine)
+after the head's hidden Dense, as the encoder has.
 
 A network keeps all its dense parameters in one flat array ``P`` (gradients ``G`` and eligibility traces
 have the same layout) and its activations and scratch in one flat array ``A``; the offsets live in a
@@ -9,8 +13,9 @@ per role keeps each kernel call to a handful of arguments (DESIGN §6 item 7: ~0
 Shapes, all row-major inside ``P``:
 
 * encoder: We (H, d) at P[LAY_P_WE], be (H,) at P[LAY_P_BE]; pre = We x + be, ln = LayerNorm(pre) (no
-  affine, eps ``LN_EPS``), enc = tanh(ln): the cell's input.
-* head: Wh (H2, m) at P[LAY_P_WH], bh (H2,); hid = tanh(Wh y + bh); Wo (k, H2), bo (k,); out = Wo hid + bo.
+  affine, eps ``LN_EPS``), enc = f(ln): the cell's input.
+* head: Wh (H2, m) at P[LAY_P_WH], bh (H2,); hid = f(Wh y + bh), or f(LayerNorm(Wh y + bh)) with
+  LAY_HEAD_LN; Wo (k, H2), bo (k,); out = Wo hid + bo.
 
 Backward is the one-step gradient (DESIGN §3.3: only the cell gets full-history gradients). ``G`` is
 overwritten unless ``acc`` (then accumulated into eligibility traces). Reference: the whole network's
@@ -23,6 +28,10 @@ from controller.kernels.activation import tanh_scalar
 from controller.kernels.jit import kernel
 
 LN_EPS = 1e-5
+ACT_TANH = 0
+ACT_LEAKY_RELU = 1
+LEAKY_SLOPE = 0.01
+HIDDEN_ACTIVATIONS = {"tanh": ACT_TANH, "leaky_relu": ACT_LEAKY_RELU}
 
 LAY_D = 0          # observation size d
 LAY_H = 1          # encoder width H
@@ -46,12 +55,74 @@ LAY_A_DHID = 18    # dL/d(hidden pre-activation) (H2)
 LAY_A_DY = 19      # dL/dy (m): the cell output's gradient
 LAY_A_RSTD = 20    # 1 / sqrt(var + eps) of the LayerNorm (1)
 LAY_A_SIZE = 21
-LAY_SIZE = 22
+LAY_ACT = 22       # hidden activation f of both dense layers (ACT_*)
+LAY_HEAD_LN = 23   # 1: LayerNorm after the head's hidden Dense
+LAY_A_HLN = 24     # head: layer-normalised pre-activation (H2), when LAY_HEAD_LN
+LAY_A_HRSTD = 25   # head: 1 / sqrt(var + eps) of its LayerNorm (1)
+LAY_SIZE = 26
+
+
+@kernel
+def _activate(src, dst, act):
+    """dst = f(src) elementwise (the branch outside the loop, so each loop vectorises)."""
+    if act == ACT_TANH:
+        for i in range(src.shape[0]):
+            dst[i] = tanh_scalar(src[i])
+    else:
+        for i in range(src.shape[0]):
+            v = src[i]
+            dst[i] = v if v > 0.0 else LEAKY_SLOPE * v
+
+
+@kernel
+def _activation_slope_times(out, g, act):
+    """g *= f'(.) in place, with f' read from the activation's output ``out`` (tanh: 1 - out^2; leaky
+    ReLU: 1 where out > 0, else LEAKY_SLOPE)."""
+    if act == ACT_TANH:
+        for i in range(g.shape[0]):
+            g[i] = g[i] * (1.0 - out[i] * out[i])
+    else:
+        for i in range(g.shape[0]):
+            g[i] = g[i] if out[i] > 0.0 else LEAKY_SLOPE * g[i]
+
+
+@kernel
+def _layer_norm(pre, ln):
+    """ln = (pre - mean) / sqrt(var + LN_EPS) (no affine); returns the 1 / sqrt(var + eps) used."""
+    h = pre.shape[0]
+    mean = 0.0
+    for i in range(h):
+        mean += pre[i]
+    mean /= h
+    var = 0.0
+    for i in range(h):
+        c = pre[i] - mean
+        var += c * c
+    var /= h
+    rstd = 1.0 / math.sqrt(var + LN_EPS)
+    for i in range(h):
+        ln[i] = (pre[i] - mean) * rstd
+    return rstd
+
+
+@kernel
+def _layer_norm_backward(g, ln, rstd):
+    """In place: g = dL/dln on entry, dL/dpre on exit (LayerNorm without affine, saved ln and rstd)."""
+    h = g.shape[0]
+    mean_g = 0.0
+    mean_gl = 0.0
+    for i in range(h):
+        mean_g += g[i]
+        mean_gl += g[i] * ln[i]
+    mean_g /= h
+    mean_gl /= h
+    for i in range(h):
+        g[i] = rstd * (g[i] - mean_g - ln[i] * mean_gl)
 
 
 @kernel
 def encoder_forward(x, P, A, lay):
-    """enc = tanh(LayerNorm(We x + be)). x: (d,) in (normalised observation); P in; A out (PRE, LN,
+    """enc = f(LayerNorm(We x + be)). x: (d,) in (normalised observation); P in; A out (PRE, LN,
     ENC, RSTD)."""
     d, h = lay[LAY_D], lay[LAY_H]
     we = P[lay[LAY_P_WE]:lay[LAY_P_WE] + h * d].reshape((h, d))
@@ -64,21 +135,8 @@ def encoder_forward(x, P, A, lay):
         for j in range(d):
             s += we[i, j] * x[j]
         pre[i] = s
-    mean = 0.0
-    for i in range(h):
-        mean += pre[i]
-    mean /= h
-    var = 0.0
-    for i in range(h):
-        c = pre[i] - mean
-        var += c * c
-    var /= h
-    rstd = 1.0 / math.sqrt(var + LN_EPS)
-    A[lay[LAY_A_RSTD]] = rstd
-    for i in range(h):
-        ln[i] = (pre[i] - mean) * rstd
-    for i in range(h):
-        enc[i] = tanh_scalar(ln[i])
+    A[lay[LAY_A_RSTD]] = _layer_norm(pre, ln)
+    _activate(ln, enc, lay[LAY_ACT])
 
 
 @kernel
@@ -93,19 +151,13 @@ def encoder_backward(x, genc, P, A, G, lay, acc, decay):
     gl = A[lay[LAY_A_PRE]:lay[LAY_A_PRE] + h]  # scratch: dL/dln
     gwe = G[lay[LAY_P_WE]:lay[LAY_P_WE] + h * d].reshape((h, d))
     gbe = G[lay[LAY_P_BE]:lay[LAY_P_BE] + h]
-    rstd = A[lay[LAY_A_RSTD]]
-    mean_g = 0.0
-    mean_gl = 0.0
     for i in range(h):
-        v = genc[i] * (1.0 - enc[i] * enc[i])
-        gl[i] = v
-        mean_g += v
-        mean_gl += v * ln[i]
-    mean_g /= h
-    mean_gl /= h
+        gl[i] = genc[i]
+    _activation_slope_times(enc, gl, lay[LAY_ACT])
+    _layer_norm_backward(gl, ln, A[lay[LAY_A_RSTD]])   # gl: dL/dpre
     l1 = 0.0
     for i in range(h):
-        gp = rstd * (gl[i] - mean_g - ln[i] * mean_gl)
+        gp = gl[i]
         if acc:
             v = decay * gbe[i] + gp
             gbe[i] = v
@@ -123,7 +175,8 @@ def encoder_backward(x, genc, P, A, G, lay, acc, decay):
 
 @kernel
 def head_forward(y, P, A, lay):
-    """hid = tanh(Wh y + bh); out = Wo hid + bo. y: (m,) in (cell output); A out (HID, OUT)."""
+    """hid = f([LayerNorm](Wh y + bh)); out = Wo hid + bo. y: (m,) in (cell output); A out (HID, OUT,
+    and HLN, HRSTD with the head LayerNorm)."""
     m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
     wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
     bh = P[lay[LAY_P_BH]:lay[LAY_P_BH] + h2]
@@ -136,8 +189,12 @@ def head_forward(y, P, A, lay):
         for j in range(m):
             s += wh[i, j] * y[j]
         hid[i] = s
-    for i in range(h2):
-        hid[i] = tanh_scalar(hid[i])
+    if lay[LAY_HEAD_LN]:
+        hln = A[lay[LAY_A_HLN]:lay[LAY_A_HLN] + h2]
+        A[lay[LAY_A_HRSTD]] = _layer_norm(hid, hln)
+        _activate(hln, hid, lay[LAY_ACT])
+    else:
+        _activate(hid, hid, lay[LAY_ACT])
     for o in range(k):
         s = bo[o]
         for i in range(h2):
@@ -180,8 +237,9 @@ def head_backward(y, P, A, G, lay, acc, decay):
                 gwo[o, i] = g * hid[i]
         for i in range(h2):
             dhid[i] += g * wo[o, i]
-    for i in range(h2):
-        dhid[i] = dhid[i] * (1.0 - hid[i] * hid[i])
+    _activation_slope_times(hid, dhid, lay[LAY_ACT])
+    if lay[LAY_HEAD_LN]:
+        _layer_norm_backward(dhid, A[lay[LAY_A_HLN]:lay[LAY_A_HLN] + h2], A[lay[LAY_A_HRSTD]])
     for j in range(m):
         dy[j] = 0.0
     for i in range(h2):

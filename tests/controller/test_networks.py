@@ -15,11 +15,13 @@ def _copies(net):
     return dense, cell
 
 
+@pytest.mark.parametrize("hidden_activation,head_layernorm", [("tanh", False), ("leaky_relu", True),
+                                                             ("tanh", True), ("leaky_relu", False)])
 @pytest.mark.parametrize("cell", CELL_KINDS)
-def test_gradient_matches_torch_autograd(cell, rng):
+def test_gradient_matches_torch_autograd(cell, hidden_activation, head_layernorm, rng):
     """Over a 40-step episode with fixed parameters, the gradient at every 10th step equals autograd."""
     net = Network(5, 3, cell, encoder_width=8, n_units=6, head_width=7, dtype=np.float64, seed=3,
-                  sparsity=0.5)
+                  sparsity=0.5, hidden_activation=hidden_activation, head_layernorm=head_layernorm)
     dense, cellp = _copies(net)
     xs = rng.standard_normal((40, 5))
     for t in range(40):
@@ -28,7 +30,9 @@ def test_gradient_matches_torch_autograd(cell, rng):
         net.dout[:] = dout
         net.backward(xs[t])
         if t % 10 == 9:
-            ref_out, ref = network_onestep_grads_torch(dense, cell, cellp, xs[:t + 1], dout)
+            ref_out, ref = network_onestep_grads_torch(dense, cell, cellp, xs[:t + 1], dout,
+                                                       hidden_activation=hidden_activation,
+                                                       head_layernorm=head_layernorm)
             assert rel_err(out, ref_out) < 1e-12
             for k, v in net.dense_grads.items():
                 assert rel_err(v, ref[k]) < 1e-9, (cell, t, k)
@@ -39,8 +43,10 @@ def test_gradient_matches_torch_autograd(cell, rng):
 
 @pytest.mark.parametrize("cell", CELL_KINDS)
 def test_forward_backward_equals_forward_then_backward(cell, rng):
-    a = Network(4, 2, cell, encoder_width=6, n_units=5, head_width=6, dtype=np.float64, seed=1)
-    b = Network(4, 2, cell, encoder_width=6, n_units=5, head_width=6, dtype=np.float64, seed=1)
+    kw = dict(encoder_width=6, n_units=5, head_width=6, dtype=np.float64, seed=1,
+              hidden_activation="leaky_relu", head_layernorm=True)
+    a = Network(4, 2, cell, **kw)
+    b = Network(4, 2, cell, **kw)
     a.dout[:] = b.dout[:] = [0.3, -1.2]
     for x in rng.standard_normal((6, 4)):
         a.forward(x)
@@ -48,6 +54,11 @@ def test_forward_backward_equals_forward_then_backward(cell, rng):
         b.forward_backward(x)
     np.testing.assert_array_equal(a.G, b.G)
     np.testing.assert_array_equal(a.out, b.out)
+
+
+def test_unknown_hidden_activation_is_named():
+    with pytest.raises(ValueError, match="hidden_activation.*'relu6'"):
+        Network(4, 2, "none", hidden_activation="relu6")
 
 
 def test_sparse_init_zeroes_ninety_percent_per_unit():
