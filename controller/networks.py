@@ -46,7 +46,7 @@ class Network:
 
     Network(n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
     rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
-    hidden_activation="tanh", head_layernorm=False)
+    hidden_activation="leaky_relu", head_layernorm=True)
 
     hidden_activation: f of both dense hidden layers, "tanh" or "leaky_relu" (slope 0.01);
     head_layernorm: a LayerNorm (no affine) after the head's hidden Dense.
@@ -57,7 +57,7 @@ class Network:
 
     def __init__(self, n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
                  rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
-                 hidden_activation="tanh", head_layernorm=False):
+                 hidden_activation="leaky_relu", head_layernorm=True):
         if cell not in CELL_KINDS:
             raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
         if hidden_activation not in D.HIDDEN_ACTIVATIONS:
