@@ -15,6 +15,8 @@ tests.
 """
 import math
 
+import numpy as np
+
 from controller.kernels.dense import (
     LAY_A_DY, LAY_A_ENC, LAY_A_OUT, LAY_H, LAY_M, encoder_backward, encoder_forward, head_backward,
     head_forward,
@@ -184,7 +186,7 @@ def critic_observe(s, obs, stats, x, normalize, update):
         return bad, 0.0
     net_forward(s, x)
     net_backward(s, x)
-    return bad, float(s.A[s.lay[LAY_A_OUT]])
+    return bad, np.float64(s.A[s.lay[LAY_A_OUT]])
 
 
 @kernel

@@ -9,10 +9,13 @@ The actor's head output ``out`` lives in the network's activation array ``A`` at
 
 ``*_dout`` kernels write A[LAY_A_DOUT] = d/dout [log pi(a|s) + ent_coef * H(pi(.|s))], the direction the
 actor's eligibility trace accumulates (ent_coef already carries sign(delta)), and return log pi(a|s).
-No separate twin: the policy gradients are checked through the agent tests (determinism, credited
+Head arithmetic is float64 whatever the network's dtype (``np.float64(...)``: numba's ``float()`` of a
+float32 stays float32). No separate twin: the policy gradients are checked through the agent tests (determinism, credited
 action, ObGD bound) in tests/controller/test_agent.py.
 """
 import math
+
+import numpy as np
 
 from controller.kernels.dense import LAY_A_DOUT, LAY_A_OUT
 from controller.kernels.jit import exact
@@ -48,8 +51,8 @@ def gaussian_sample(A, lay, noise, low, high, action):
     base = lay[LAY_A_OUT]
     bad = 0
     for i in range(a):
-        mu = float(A[base + i])
-        sigma = _softplus(float(A[base + a + i])) + SIGMA_MIN
+        mu = np.float64(A[base + i])
+        sigma = _softplus(np.float64(A[base + a + i])) + SIGMA_MIN
         v = mu + sigma * noise[i]
         if not math.isfinite(v):
             bad = 1
@@ -66,8 +69,8 @@ def gaussian_dout(A, lay, action, ent_coef):
     dbase = lay[LAY_A_DOUT]
     logp = 0.0
     for i in range(a):
-        mu = float(A[base + i])
-        pre = float(A[base + a + i])
+        mu = np.float64(A[base + i])
+        pre = np.float64(A[base + a + i])
         sigma = _softplus(pre) + SIGMA_MIN
         z = (action[i] - mu) / sigma
         logp += -0.5 * z * z - math.log(sigma) - LOG_SQRT_2PI
@@ -83,17 +86,17 @@ def categorical_sample(A, lay, k, u):
     base = lay[LAY_A_OUT]
     mx = -math.inf
     for j in range(k):
-        v = float(A[base + j])
+        v = np.float64(A[base + j])
         if not math.isfinite(v):
             return -1
         mx = max(mx, v)
     total = 0.0
     for j in range(k):
-        total += math.exp(float(A[base + j]) - mx)
+        total += math.exp(np.float64(A[base + j]) - mx)
     acc = 0.0
     target = u * total
     for j in range(k):
-        acc += math.exp(float(A[base + j]) - mx)
+        acc += math.exp(np.float64(A[base + j]) - mx)
         if target < acc:
             return j
     return k - 1
@@ -106,19 +109,19 @@ def categorical_dout(A, lay, k, action, ent_coef):
     dbase = lay[LAY_A_DOUT]
     mx = -math.inf
     for j in range(k):
-        mx = max(mx, float(A[base + j]))
+        mx = max(mx, np.float64(A[base + j]))
     total = 0.0
     for j in range(k):
-        total += math.exp(float(A[base + j]) - mx)
+        total += math.exp(np.float64(A[base + j]) - mx)
     log_total = math.log(total) + mx
     entropy = 0.0
     for j in range(k):
-        lp = float(A[base + j]) - log_total
+        lp = np.float64(A[base + j]) - log_total
         entropy -= math.exp(lp) * lp
     for j in range(k):
-        lp = float(A[base + j]) - log_total
+        lp = np.float64(A[base + j]) - log_total
         p = math.exp(lp)
         onehot = 1.0 if j == action else 0.0
         # dH/dlogit_j = -p_j (log p_j + H)
         A[dbase + j] = onehot - p - ent_coef * p * (lp + entropy)
-    return float(A[base + action]) - log_total
+    return np.float64(A[base + action]) - log_total

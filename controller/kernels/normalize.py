@@ -8,6 +8,8 @@ agent test.
 """
 import math
 
+import numpy as np
+
 from controller.kernels.jit import exact
 
 NORM_EPS = 1e-8
@@ -28,12 +30,12 @@ def normalize_observation(x, stats, out, update):
         count = stats[0] + 1.0
         stats[0] = count
         for i in range(d):
-            v = float(x[i])
+            v = np.float64(x[i])
             delta = v - stats[1 + i]
             stats[1 + i] += delta / count
             stats[1 + d + i] += delta * (v - stats[1 + i])
     count = stats[0]
     for i in range(d):
         var = stats[1 + d + i] / (count - 1.0) if count >= 2.0 else 1.0
-        out[i] = (float(x[i]) - stats[1 + i]) / math.sqrt(var + NORM_EPS)
+        out[i] = (np.float64(x[i]) - stats[1 + i]) / math.sqrt(var + NORM_EPS)
     return -1
