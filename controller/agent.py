@@ -311,7 +311,8 @@ class Agent:
                                                          self._decay)
         else:
             act = self.action if applied is None else self._applied_array(applied)
-            self._actor_l1 = AS.actor_credit_gaussian(a.state, self._x, act, ent, self._decay)
+            self._actor_l1 = AS.actor_credit_gaussian(a.state, self._x, act, self._low, self._high, ent,
+                                                      self._decay)
 
     def _applied_index(self, applied):
         idx = int(np.asarray(applied).reshape(-1)[0])
@@ -399,8 +400,8 @@ class Agent:
         else:
             act = self.action if applied is None else self._applied_array(applied)
             a_l1, c_l1, step_p, step_v = AS.credit_gaussian_and_apply(
-                a, c, self._x, act, ent, self._decay, delta, self._alpha, self._kappa_policy,
-                self._kappa_value, self._critic_l1, accumulate)
+                a, c, self._x, act, self._low, self._high, ent, self._decay, delta, self._alpha,
+                self._kappa_policy, self._kappa_value, self._critic_l1, accumulate)
         self._actor_l1 = a_l1
         if accumulate:
             self._critic_l1 = c_l1

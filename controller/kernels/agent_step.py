@@ -190,10 +190,11 @@ def critic_observe(s, obs, stats, x, normalize, update):
 
 
 @kernel
-def actor_credit_gaussian(s, x, action, ent_coef, decay):
-    """d/dout [log N(action) + ent_coef H] -> actor RTRL + gradients -> z_π <- decay z_π + ∇. x: the
+def actor_credit_gaussian(s, x, action, low, high, ent_coef, decay):
+    """d/dout [log π(action) + ent_coef H] (π: the Gaussian clipped to [low, high], heads.gaussian_dout)
+    -> actor RTRL + gradients -> z_π <- decay z_π + ∇. x: the
     actor's input of its last forward. Returns ||z_π||_1."""
-    gaussian_dout(s.A, s.lay, action, ent_coef)
+    gaussian_dout(s.A, s.lay, action, low, high, ent_coef)
     return net_backward_accumulate(s, x, decay)
 
 
@@ -222,12 +223,12 @@ def _obgd_step(alpha, kappa, delta, z_l1):
 
 
 @kernel
-def credit_gaussian_and_apply(actor, critic, x, action, ent_coef, decay, delta, alpha, kappa_policy,
-                              kappa_value, critic_l1, critic_accumulate):
+def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, decay, delta, alpha,
+                              kappa_policy, kappa_value, critic_l1, critic_accumulate):
     """``actor_credit_gaussian`` then both ObGD steps in one call (the gymnasium-order learn, where δ is
     known before the actor's gradient). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
     actor, α_eff of the critic)."""
-    gaussian_dout(actor.A, actor.lay, action, ent_coef)
+    gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
     actor_l1 = net_backward_accumulate(actor, x, decay)
     step_p = _obgd_step(alpha, kappa_policy, delta, actor_l1)
     step_v = _obgd_step(alpha, kappa_value, delta, critic_l1)

@@ -3,8 +3,13 @@
 The actor's head output ``out`` lives in the network's activation array ``A`` at ``lay[LAY_A_OUT]``:
 
 * Gaussian (Box actions, a dimensions): out[:a] = mean mu, out[a:2a] = pre-scale; sigma =
-  softplus(pre) + ``SIGMA_MIN``. The sampled action is clipped to [low, high]; the clipped action is the
-  one credited (its log-density is what the actor's gradient follows).
+  softplus(pre) + ``SIGMA_MIN``. The sampled action is clipped to [low, high] and the clipped action is
+  the one credited, under the distribution that clipping really produces (the clipped-action policy
+  gradient, Fujita & Maeda 2018): a censored Gaussian, whose likelihood at an action on the upper
+  bound is P(sample >= high) = Q((high - mu) / sigma) (lower bound: Phi((low - mu) / sigma)) and the
+  Gaussian density inside. Crediting a bound with the Gaussian *density* instead gives score terms that
+  grow like (high - mu)^2 / sigma^3 when the mean sits beyond the bound: the actor's trace then blows
+  up, ObGD shrinks the step to nothing and learning stalls or collapses (seen on HalfCheetah-P).
 * Categorical (Discrete, k actions): out = logits.
 
 ``*_dout`` kernels write A[LAY_A_DOUT] = d/dout [log pi(a|s) + ent_coef * H(pi(.|s))], the direction the
@@ -22,6 +27,23 @@ from controller.kernels.jit import exact
 
 SIGMA_MIN = 1e-4
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SQRT_HALF = math.sqrt(0.5)
+TAIL_ASYMPTOTIC = 30.0  # u beyond this: Q(u) from its asymptotic series (erfc underflows near 38)
+
+
+@exact
+def log_upper_tail(u):
+    """(log Q(u), phi(u) / Q(u)) for the standard normal, Q = 1 - Phi: the log-likelihood of a sample
+    censored at a bound u standard deviations above the mean, and its derivative -d/du. Stable for
+    every finite u (asymptotic series above TAIL_ASYMPTOTIC)."""
+    if u < TAIL_ASYMPTOTIC:
+        q = 0.5 * math.erfc(u * SQRT_HALF)
+        return math.log(q), INV_SQRT_2PI * math.exp(-0.5 * u * u) / q
+    inv2 = 1.0 / (u * u)
+    # Q(u) = phi(u) / u * (1 - 1/u^2 + 3/u^4 - 15/u^6 + 105/u^8 - ...), truncation < 1e-12 for u >= 30
+    series = 1.0 + inv2 * (-1.0 + inv2 * (3.0 + inv2 * (-15.0 + inv2 * 105.0)))
+    return -0.5 * u * u - math.log(u) - LOG_SQRT_2PI + math.log(series), u / series
 
 
 @exact
@@ -62,8 +84,11 @@ def gaussian_sample(A, lay, noise, low, high, action):
 
 
 @exact
-def gaussian_dout(A, lay, action, ent_coef):
-    """dL/dout of L = log N(action; mu, sigma) + ent_coef * sum(log sigma); returns log N(action)."""
+def gaussian_dout(A, lay, action, low, high, ent_coef):
+    """dL/dout of L = log pi(action) + ent_coef * sum(log sigma) (the Gaussian entropy up to a constant),
+    pi the Gaussian clipped to [low, high] (see the module docstring): per dimension the density inside
+    the bounds, Q((high - mu) / sigma) for an action at or above high, Phi((low - mu) / sigma) at or below
+    low. action, low, high: (a,) float64 (bounds may be +-inf). Returns log pi(action)."""
     a = action.shape[0]
     base = lay[LAY_A_OUT]
     dbase = lay[LAY_A_DOUT]
@@ -72,11 +97,26 @@ def gaussian_dout(A, lay, action, ent_coef):
         mu = np.float64(A[base + i])
         pre = np.float64(A[base + a + i])
         sigma = _softplus(pre) + SIGMA_MIN
-        z = (action[i] - mu) / sigma
-        logp += -0.5 * z * z - math.log(sigma) - LOG_SQRT_2PI
-        A[dbase + i] = z / sigma
-        dsigma = (z * z - 1.0) / sigma + ent_coef / sigma
-        A[dbase + a + i] = dsigma * _sigmoid(pre)
+        act = action[i]
+        if act >= high[i]:
+            u = (high[i] - mu) / sigma
+            log_q, hazard = log_upper_tail(u)
+            logp += log_q
+            dmu = hazard / sigma
+            dsigma = hazard * u / sigma
+        elif act <= low[i]:
+            v = (low[i] - mu) / sigma
+            log_q, hazard = log_upper_tail(-v)     # Phi(v) = Q(-v)
+            logp += log_q
+            dmu = -hazard / sigma
+            dsigma = -hazard * v / sigma
+        else:
+            z = (act - mu) / sigma
+            logp += -0.5 * z * z - math.log(sigma) - LOG_SQRT_2PI
+            dmu = z / sigma
+            dsigma = (z * z - 1.0) / sigma
+        A[dbase + i] = dmu
+        A[dbase + a + i] = (dsigma + ent_coef / sigma) * _sigmoid(pre)
     return logp
 
 
