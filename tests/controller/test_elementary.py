@@ -1,6 +1,5 @@
 """Branch-free exp/expm1/sincos (controller/kernels/elementary.py) against libm, and the RTU coefficient
 refresh built on them against the libm formulas and the lazy per-unit path."""
-import math
 
 import numpy as np
 import pytest
