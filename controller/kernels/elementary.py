@@ -98,7 +98,7 @@ def expm1_f64(x):
 
 @njit(**ELEMENTARY_OPTIONS)
 def sincos_f64(x):
-    """(sin x, cos x) in float64 for |x| ≤ SINCOS_MAX, branch-free (returns garbage-free NaN for NaN)."""
+    """(sin x, cos x) in float64 for |x| ≤ SINCOS_MAX, branch-free (NaN in, NaN out)."""
     q = math.floor(x * TWO_OVER_PI + 0.5)  # int64 quadrant
     qf = float(q)
     r = ((x - qf * PIO2_1) - qf * PIO2_2) - qf * PIO2_3
