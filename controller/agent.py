@@ -42,6 +42,7 @@ import numpy as np
 
 from controller.config import check
 from controller.kernels import agent_step as AS
+from controller.kernels.dense import HIDDEN_ACTIVATIONS
 from controller.kernels.traces import obgd_step_size
 from controller.networks import Network
 
@@ -100,8 +101,8 @@ class AgentConfig:
             check(v is None or (v > 0 and math.isfinite(v)), name, "null or a finite number > 0", v)
         check(self.entropy_coef >= 0 and math.isfinite(self.entropy_coef), "entropy_coef",
               "a finite number >= 0", self.entropy_coef)
-        check(self.hidden_activation in ("tanh", "leaky_relu"), "hidden_activation",
-              "'tanh' or 'leaky_relu'", self.hidden_activation)
+        check(self.hidden_activation in HIDDEN_ACTIVATIONS, "hidden_activation",
+              f"one of {list(HIDDEN_ACTIVATIONS)}", self.hidden_activation)
         check(0.0 <= self.sparsity < 1.0, "sparsity", "a number in [0, 1)", self.sparsity)
 
     @property

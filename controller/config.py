@@ -129,6 +129,12 @@ def _build(cls, data, prefix=""):
         raise
 
 
+def build_config(cls, data, prefix=""):
+    """A frozen config dataclass from a mapping (YAML values): every key checked and converted as
+    ``load_config`` does, errors naming ``prefix.key``."""
+    return _build(cls, data, prefix)
+
+
 def parse_override(text):
     """'a.b=c' -> (['a', 'b'], value parsed as a YAML scalar)."""
     if "=" not in text:

@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from controller.config import check
+from controller.config import build_config, check
 
 CellKind = Literal["rtu-linear", "rtu-nonlinear", "lru", "none"]
 
@@ -62,10 +62,8 @@ class LearningBenchConfig:
         """The AgentConfig of one run of this benchmark."""
         from controller.agent import AgentConfig
 
-        fields = {f.name for f in dataclasses.fields(AgentConfig)}
-        unknown = sorted(set(self.agent) - fields)
-        check(not unknown, "agent", f"AgentConfig fields ({', '.join(sorted(fields))})", unknown)
-        return AgentConfig(**{**self.agent, "cell": cell, "dtype": self.dtype, "n_units": self.n_units})
+        return build_config(AgentConfig, {**self.agent, "cell": cell, "dtype": self.dtype,
+                                          "n_units": self.n_units}, "agent")
 
 
 def run_one(env_id, cell, seed, cfg, out_dir):
