@@ -223,12 +223,10 @@ def _obgd_step(alpha, kappa, delta, z_l1):
 
 
 @kernel
-def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, decay, delta, alpha,
-                              kappa_policy, kappa_value, critic_l1, critic_accumulate):
-    """``actor_credit_gaussian`` then both ObGD steps in one call (the gymnasium-order learn, where δ is
-    known before the actor's gradient). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
-    actor, α_eff of the critic)."""
-    gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
+def _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
+                      critic_accumulate):
+    """After the policy head wrote dL/dout: actor RTRL + gradients into z_π, both ObGD step sizes, both
+    ObGD steps (the critic's trace taking ∇V(s') in the same pass if critic_accumulate)."""
     actor_l1 = net_backward_accumulate(actor, x, decay)
     step_p = _obgd_step(alpha, kappa_policy, delta, actor_l1)
     step_v = _obgd_step(alpha, kappa_value, delta, critic_l1)
@@ -238,13 +236,20 @@ def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, dec
 
 
 @kernel
+def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, decay, delta, alpha,
+                              kappa_policy, kappa_value, critic_l1, critic_accumulate):
+    """``actor_credit_gaussian`` then both ObGD steps in one call (the gymnasium-order learn, where δ is
+    known before the actor's gradient). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
+    actor, α_eff of the critic)."""
+    gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
+    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
+                             critic_accumulate)
+
+
+@kernel
 def credit_categorical_and_apply(actor, critic, x, k, action, ent_coef, decay, delta, alpha, kappa_policy,
                                  kappa_value, critic_l1, critic_accumulate):
     """As credit_gaussian_and_apply for a categorical policy (action: the index credited)."""
     categorical_dout(actor.A, actor.lay, k, action, ent_coef)
-    actor_l1 = net_backward_accumulate(actor, x, decay)
-    step_p = _obgd_step(alpha, kappa_policy, delta, actor_l1)
-    step_v = _obgd_step(alpha, kappa_value, delta, critic_l1)
-    net_apply(actor, step_p * delta, False, decay)
-    l1 = net_apply(critic, step_v * delta, critic_accumulate, decay)
-    return actor_l1, l1, step_p, step_v
+    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
+                             critic_accumulate)
