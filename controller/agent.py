@@ -24,7 +24,9 @@ Two ways to drive it, both act-then-learn (``act`` does forward work only):
 
 Per transition (s, a, r, s'): δ = r̃ + γ (1 − terminated) V(s') − V(s), with r̃ the scaled reward;
 z_v ← γλ z_v + ∇V(s); z_π ← γλ z_π + ∇[log π(a|s) + c_ent sign(δ) H(π(·|s))]; per network
-α_eff = α / max(α κ max(|δ|, 1) ||z||₁, 1) and w ← w + α_eff δ z. Truncation bootstraps, termination does
+α_eff = α / max(α κ max(|δ|, 1) ||z||₁, 1) and w ← w + α_eff δ z (``obgd_scope="group"``: one α_eff for
+the dense layers and one for the cell, each from its own ||z||₁; stats["alpha_eff_*"] are the dense
+layers'). Truncation bootstraps, termination does
 not. V(s) is the value the critic computed when it saw s (one update older than V(s')): with a recurrent
 critic, re-evaluating V(s) under the new parameters would need the whole history.
 
@@ -81,6 +83,10 @@ class AgentConfig:
     """ObGD κ of the actor; None: 1.5 with a recurrent cell, 3.0 without"""
     kappa_value: float | None = None
     """ObGD κ of the critic; None: 1.0 with a recurrent cell, 2.0 without"""
+    obgd_scope: Literal["network", "group"] = "network"
+    """what one ObGD bound covers: "network" (DESIGN §3.5: the whole network's ||z||₁) or "group" (the
+    dense layers and the recurrent cell each bounded by their own ||z||₁, so the cell is not slowed by
+    the dense layers' larger traces; docs/agent.md, "ObGD scope")"""
     entropy_coef: float = 0.01
     """c_ent"""
     sparsity: float = 0.9
@@ -104,6 +110,7 @@ class AgentConfig:
         check(self.hidden_activation in HIDDEN_ACTIVATIONS, "hidden_activation",
               f"one of {list(HIDDEN_ACTIVATIONS)}", self.hidden_activation)
         check(0.0 <= self.sparsity < 1.0, "sparsity", "a number in [0, 1)", self.sparsity)
+        check(self.obgd_scope in ("network", "group"), "obgd_scope", "'network' or 'group'", self.obgd_scope)
 
     @property
     def recurrent(self):
@@ -177,6 +184,7 @@ class Agent:
         self._scale = cfg.scale_rewards
         self._decay = cfg.gamma * cfg.lam
         self._kappa_policy, self._kappa_value = cfg.kappas
+        self._per_group = cfg.obgd_scope == "group"
         self.stats = {"steps": 0, "updates": 0, "skipped": 0, "refused": 0, "non_finite_inputs": 0,
                       "episodes": 0, "last_delta": 0.0, "last_value": 0.0,
                       "alpha_eff_policy": cfg.alpha, "alpha_eff_value": cfg.alpha}
@@ -339,15 +347,23 @@ class Agent:
     def _apply(self, delta, then_accumulate):
         """ObGD on both networks with their current eligibility traces; if then_accumulate, the critic's
         trace takes its new gradient (∇V(s')) in the same pass."""
-        step_v = obgd_step_size(self._alpha, self._kappa_value, delta, self._critic_l1)
-        step_p = obgd_step_size(self._alpha, self._kappa_policy, delta, self._actor_l1)
-        l1 = AS.agent_apply(self.actor.state, self.critic.state, step_p * delta, step_v * delta,
-                            then_accumulate, self._decay)
+        step_v, cell_v = self._steps(self._kappa_value, delta, self._critic_l1, self.critic.zl1)
+        step_p, cell_p = self._steps(self._kappa_policy, delta, self._actor_l1, self.actor.zl1)
+        l1 = AS.agent_apply(self.actor.state, self.critic.state, step_p * delta, cell_p * delta,
+                            step_v * delta, cell_v * delta, then_accumulate, self._decay)
         if then_accumulate:
             self._critic_l1 = l1
         self.stats["alpha_eff_value"] = step_v
         self.stats["alpha_eff_policy"] = step_p
         self.stats["updates"] += 1
+
+    def _steps(self, kappa, delta, z_l1, zl1):
+        """(α_eff of the dense layers, α_eff of the cell) of one network (twin of AS.obgd_steps)."""
+        if self._per_group:
+            return (obgd_step_size(self._alpha, kappa, delta, float(zl1[0])),
+                    obgd_step_size(self._alpha, kappa, delta, float(zl1[1])))
+        step = obgd_step_size(self._alpha, kappa, delta, z_l1)
+        return step, step
 
     def _transition(self, reward, v_next, ok_next, terminated, truncated, bad, credit_first, applied=None):
         """The shared body of learn() and update(), after the critic saw s' (v_next = V(s'), its gradient
@@ -397,12 +413,12 @@ class Agent:
             idx = int(self.action[0]) if applied is None else self._applied_index(applied)
             a_l1, c_l1, step_p, step_v = AS.credit_categorical_and_apply(
                 a, c, self._x, self.n_actions, idx, ent, self._decay, delta, self._alpha,
-                self._kappa_policy, self._kappa_value, self._critic_l1, accumulate)
+                self._kappa_policy, self._kappa_value, self._critic_l1, accumulate, self._per_group)
         else:
             act = self.action if applied is None else self._applied_array(applied)
             a_l1, c_l1, step_p, step_v = AS.credit_gaussian_and_apply(
                 a, c, self._x, act, self._low, self._high, ent, self._decay, delta, self._alpha,
-                self._kappa_policy, self._kappa_value, self._critic_l1, accumulate)
+                self._kappa_policy, self._kappa_value, self._critic_l1, accumulate, self._per_group)
         self._actor_l1 = a_l1
         if accumulate:
             self._critic_l1 = c_l1

@@ -11,9 +11,11 @@ sequences of kernel calls with no allocation:
 * ``backward(x)``: after ``forward(x)`` and with dL/dout written into ``dout``: RTRL trace update of the
   cell, then the gradient of every parameter: one-step for encoder and head, full history for the cell
   (DESIGN §3.3). Gradients are overwritten.
-* ``accumulate(decay)``: z <- decay z + g for every parameter; returns ||z||_1.
-* ``apply(step)``: w <- w + step z for every parameter (step = alpha_eff * delta), then the cell's
-  per-unit coefficients are refreshed so the next forward finds them ready.
+* ``accumulate(decay)``: z <- decay z + g for every parameter; returns ||z||_1 and records the dense
+  layers' and the cell's shares in ``zl1`` (2,).
+* ``apply(step, cell_step=None)``: w <- w + step z for every parameter (step = alpha_eff * delta; the
+  cell's parameters take cell_step if given: the per-group ObGD bound), then the cell's per-unit
+  coefficients are refreshed so the next forward finds them ready.
 * ``reset_state()`` / ``reset_traces()``: new episode.
 """
 import math
@@ -169,6 +171,8 @@ class Network:
         self._groups = full
         self.n_params = sum(p.size for p, _, _ in full)
 
+        # [||z||_1 of the dense layers, ||z||_1 of the cell] after the last accumulation (kernels write it)
+        self.zl1 = np.zeros(2, np.float64)
         self.state = self._make_state()
 
     def _make_state(self):
@@ -193,7 +197,7 @@ class Network:
         self._sc = np.zeros(4, dt)
         groups = [a for g in self._groups[1:] for a in g]
         return NetState(self.P, self.G, self.Z, self.A, self.lay, kind, official, vec, mat, cmat, self.y,
-                        dx, *groups, self._sc)
+                        dx, *groups, self._sc, self.zl1)
 
     # ------------------------------------------------------------------ hot path
     def forward(self, x):
@@ -228,9 +232,10 @@ class Network:
             raise RuntimeError(f"Network.{what}: this network keeps its traces in its gradient arrays "
                                f"(fused_traces=True); use backward_accumulate")
 
-    def apply(self, step):
-        """w <- w + step z over all parameters; refreshes the cell's coefficients off the action path."""
-        AS.net_apply(self.state, step, False, 0.0)
+    def apply(self, step, cell_step=None):
+        """w <- w + step z over the dense layers and w <- w + cell_step z over the cell (default: step);
+        refreshes the cell's coefficients off the action path."""
+        AS.net_apply(self.state, step, step if cell_step is None else cell_step, False, 0.0)
 
     def reset_state(self):
         """Zero the cell's state and RTRL traces (new episode)."""
@@ -238,9 +243,10 @@ class Network:
             self.cell.reset()
 
     def reset_traces(self):
-        """Zero every eligibility trace."""
+        """Zero every eligibility trace (and their recorded norms ``zl1``)."""
         for _, _, z in self._groups:
             z[...] = 0.0
+        self.zl1[:] = 0.0
 
     def reset_rtrl(self):
         """Zero the cell's RTRL traces, keeping its state (truncated gradient history)."""
@@ -254,7 +260,7 @@ class Network:
 
     def arrays(self):
         """Every array whose content defines this network's learning state (for checkpoints)."""
-        out = {"P": self.P, "Z": self.Z, "A": self.A}
+        out = {"P": self.P, "Z": self.Z, "A": self.A, "zl1": self.zl1}
         for i, (_, _, z) in enumerate(self._groups[1:]):
             if z.size:
                 out[f"Z{i + 1}"] = z

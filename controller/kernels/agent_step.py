@@ -9,6 +9,9 @@ the plain array kernels: ``dense`` (encoder, head), ``rtu`` / ``lru`` (the cell,
             actor_credit_*                     d log π(a|s) (+ entropy) -> actor RTRL + gradients -> z_π
             agent_apply                        ObGD step of both networks (+ z_v takes ∇V(s'))
 
+ObGD bounds each network's step by its whole ||z||₁, or (``per_group``) the dense layers and the cell
+each by their own share (``NetState.zl1``), see ``obgd_steps``.
+
 Twins: each piece is the composition of array kernels that have their own twins and tests; the
 composition is checked against torch autograd in tests/controller/test_networks.py and by the agent
 tests.
@@ -75,7 +78,7 @@ def net_backward_accumulate(s, x, decay):
     RTU keeps its eligibility traces in its gradient rows/slabs (``s.kind[3]`` = 1, see
     controller.networks), every one-step and RTRL gradient is added straight into the traces,
     z <- decay z + ∇, saving a write and a read of every gradient. Other networks take the two-pass
-    route. Returns ||z||_1."""
+    route. Returns ||z||_1 (its dense and cell shares in s.zl1)."""
     if s.kind[3] == 0:
         net_backward(s, x)
         return net_accumulate(s, decay)
@@ -85,11 +88,11 @@ def net_backward_accumulate(s, x, decay):
     m = s.lay[LAY_M]
     a_enc = s.lay[LAY_A_ENC]
     a_dy = s.lay[LAY_A_DY]
-    l1 = head_backward(s.y, s.P, s.A, s.Z, s.lay, True, d)
-    l1 += rtu_traces_grad_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx,
-                                     s.kind[1], s.kind[2], d)
-    l1 += encoder_backward(x, s.dx, s.P, s.A, s.Z, s.lay, True, d)
-    return l1
+    l1_dense = head_backward(s.y, s.P, s.A, s.Z, s.lay, True, d)
+    l1_cell = rtu_traces_grad_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx,
+                                         s.kind[1], s.kind[2], d)
+    l1_dense += encoder_backward(x, s.dx, s.P, s.A, s.Z, s.lay, True, d)
+    return _record_l1(s, l1_dense, l1_cell)
 
 
 @kernel
@@ -99,12 +102,20 @@ def net_forward_backward(s, x):
 
 
 @kernel
+def _record_l1(s, l1_dense, l1_cell):
+    """s.zl1 = [l1_dense, l1_cell]; returns their sum, the network's ||z||_1."""
+    s.zl1[0] = l1_dense
+    s.zl1[1] = l1_cell
+    return l1_dense + l1_cell
+
+
+@kernel
 def net_accumulate(s, decay):
-    """z <- decay z + g for every parameter of the network; returns ||z||_1."""
+    """z <- decay z + g for every parameter of the network; returns ||z||_1 (shares in s.zl1)."""
     s.sc[0] = decay
     d = s.sc[0]  # in the network's dtype
-    return (_accumulate(d, s.G, s.Z) + _accumulate(d, s.g1, s.z1) + _accumulate(d, s.g2, s.z2)
-            + _accumulate(d, s.g3, s.z3))
+    l1_cell = _accumulate(d, s.g1, s.z1) + _accumulate(d, s.g2, s.z2) + _accumulate(d, s.g3, s.z3)
+    return _record_l1(s, _accumulate(d, s.G, s.Z), l1_cell)
 
 
 @kernel
@@ -117,22 +128,26 @@ def _refresh(s):
 
 
 @kernel
-def net_apply(s, step, then_accumulate, decay):
-    """w <- w + step z for every parameter; if then_accumulate, also z <- decay z + g in the same pass
-    (returns ||z||_1, else 0). Refreshes the cell's coefficients, off the action path."""
+def net_apply(s, step, cell_step, then_accumulate, decay):
+    """w <- w + step z for the dense parameters and w <- w + cell_step z for the cell's; if
+    then_accumulate, also z <- decay z + g in the same pass (returns ||z||_1 with its shares in s.zl1,
+    else 0). Refreshes the cell's coefficients, off the action path."""
     s.sc[0] = step
     s.sc[1] = decay
+    s.sc[2] = cell_step
     st = s.sc[0]
     d = s.sc[1]
+    sc = s.sc[2]
     l1 = 0.0
     if then_accumulate:
-        l1 = (_apply_accumulate(st, d, s.G, s.Z, s.P) + _apply_accumulate(st, d, s.g1, s.z1, s.p1)
-              + _apply_accumulate(st, d, s.g2, s.z2, s.p2) + _apply_accumulate(st, d, s.g3, s.z3, s.p3))
+        l1_cell = (_apply_accumulate(sc, d, s.g1, s.z1, s.p1) + _apply_accumulate(sc, d, s.g2, s.z2, s.p2)
+                   + _apply_accumulate(sc, d, s.g3, s.z3, s.p3))
+        l1 = _record_l1(s, _apply_accumulate(st, d, s.G, s.Z, s.P), l1_cell)
     else:
         _apply(st, s.Z, s.P)
-        _apply(st, s.z1, s.p1)
-        _apply(st, s.z2, s.p2)
-        _apply(st, s.z3, s.p3)
+        _apply(sc, s.z1, s.p1)
+        _apply(sc, s.z2, s.p2)
+        _apply(sc, s.z3, s.p3)
     _refresh(s)
     return l1
 
@@ -206,11 +221,13 @@ def actor_credit_categorical(s, x, k, action, ent_coef, decay):
 
 
 @kernel
-def agent_apply(actor, critic, step_policy, step_value, critic_accumulate, decay):
-    """ObGD step of both networks (w <- w + step z); if critic_accumulate, the critic's trace then takes
-    its waiting gradient ∇V(s') in the same pass. Returns the critic's ||z_v||_1 (0 if not accumulated)."""
-    net_apply(actor, step_policy, False, decay)
-    return net_apply(critic, step_value, critic_accumulate, decay)
+def agent_apply(actor, critic, step_policy, cell_step_policy, step_value, cell_step_value,
+                critic_accumulate, decay):
+    """ObGD step of both networks (w <- w + step z, the cell's parameters with their cell_step); if
+    critic_accumulate, the critic's trace then takes its waiting gradient ∇V(s') in the same pass.
+    Returns the critic's ||z_v||_1 (0 if not accumulated)."""
+    net_apply(actor, step_policy, cell_step_policy, False, decay)
+    return net_apply(critic, step_value, cell_step_value, critic_accumulate, decay)
 
 
 @exact
@@ -222,34 +239,47 @@ def _obgd_step(alpha, kappa, delta, z_l1):
     return alpha / bound if bound > 1.0 else alpha
 
 
+@exact
+def obgd_steps(alpha, kappa, delta, z_l1, zl1, per_group):
+    """(α_eff of the dense layers, α_eff of the cell): both from the network's ||z||₁ = z_l1, or with
+    per_group each from its own share in zl1 = [dense, cell] (each group's update then stays within
+    1/κ on its own). Twin of the Python route in ``controller.agent`` (same rounding)."""
+    if per_group:
+        return _obgd_step(alpha, kappa, delta, zl1[0]), _obgd_step(alpha, kappa, delta, zl1[1])
+    step = _obgd_step(alpha, kappa, delta, z_l1)
+    return step, step
+
+
 @kernel
 def _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
-                      critic_accumulate):
-    """After the policy head wrote dL/dout: actor RTRL + gradients into z_π, both ObGD step sizes, both
-    ObGD steps (the critic's trace taking ∇V(s') in the same pass if critic_accumulate)."""
+                      critic_accumulate, per_group):
+    """After the policy head wrote dL/dout: actor RTRL + gradients into z_π, the ObGD step sizes (per
+    network, or per group of each network), both ObGD steps (the critic's trace taking ∇V(s') in the
+    same pass if critic_accumulate). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
+    actor's dense layers, α_eff of the critic's dense layers)."""
     actor_l1 = net_backward_accumulate(actor, x, decay)
-    step_p = _obgd_step(alpha, kappa_policy, delta, actor_l1)
-    step_v = _obgd_step(alpha, kappa_value, delta, critic_l1)
-    net_apply(actor, step_p * delta, False, decay)
-    l1 = net_apply(critic, step_v * delta, critic_accumulate, decay)
+    step_p, cell_p = obgd_steps(alpha, kappa_policy, delta, actor_l1, actor.zl1, per_group)
+    step_v, cell_v = obgd_steps(alpha, kappa_value, delta, critic_l1, critic.zl1, per_group)
+    net_apply(actor, step_p * delta, cell_p * delta, False, decay)
+    l1 = net_apply(critic, step_v * delta, cell_v * delta, critic_accumulate, decay)
     return actor_l1, l1, step_p, step_v
 
 
 @kernel
 def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, decay, delta, alpha,
-                              kappa_policy, kappa_value, critic_l1, critic_accumulate):
+                              kappa_policy, kappa_value, critic_l1, critic_accumulate, per_group):
     """``actor_credit_gaussian`` then both ObGD steps in one call (the gymnasium-order learn, where δ is
     known before the actor's gradient). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
     actor, α_eff of the critic)."""
     gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
     return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
-                             critic_accumulate)
+                             critic_accumulate, per_group)
 
 
 @kernel
 def credit_categorical_and_apply(actor, critic, x, k, action, ent_coef, decay, delta, alpha, kappa_policy,
-                                 kappa_value, critic_l1, critic_accumulate):
+                                 kappa_value, critic_l1, critic_accumulate, per_group):
     """As credit_gaussian_and_apply for a categorical policy (action: the index credited)."""
     categorical_dout(actor.A, actor.lay, k, action, ent_coef)
     return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
-                             critic_accumulate)
+                             critic_accumulate, per_group)

@@ -18,7 +18,9 @@ Fields (``dtype`` = the network's float dtype; all C-contiguous):
   when there is no cell); ``dx``: (H,) the cell's input-gradient scratch;
 * ``p1, g1, z1`` ... ``p3, g3, z3``: the cell's parameter groups as flat views (parameters, gradients,
   eligibility traces), empty where unused;
-* ``sc``: (4,) scratch scalars of the network dtype (lets float32 loops keep float32 step sizes).
+* ``sc``: (4,) scratch scalars of the network dtype (lets float32 loops keep float32 step sizes);
+* ``zl1``: float64 (2,) = [||z||_1 of the dense layers, ||z||_1 of the cell] after the network's last
+  trace accumulation (the per-group ObGD bound reads them; zeroed with the traces).
 """
 from numba import types
 from numba.experimental import structref
@@ -28,7 +30,7 @@ KIND_RTU = 1
 KIND_LRU = 2
 
 FIELDS = ("P", "G", "Z", "A", "lay", "kind", "official", "vec", "mat", "cmat", "y", "dx",
-          "p1", "g1", "z1", "p2", "g2", "z2", "p3", "g3", "z3", "sc")
+          "p1", "g1", "z1", "p2", "g2", "z2", "p3", "g3", "z3", "sc", "zl1")
 
 
 @structref.register

@@ -111,6 +111,33 @@ def test_critic_update_is_bounded_by_one_over_kappa():
         assert change <= 1.0 / kappa_v * (1 + 1e-9), (t, change)
 
 
+@pytest.mark.parametrize("scope", ["network", "group"])
+def test_per_group_obgd_bounds_dense_layers_and_cell_each_by_one_over_kappa(scope):
+    """obgd_scope="group": the dense layers' update and the cell's update are each at most 1/κ_v in L1
+    and, with huge rewards, each reaches that bound; with the network-wide bound only their sum is
+    bounded, so the cell (the smaller share of ||z||₁ here) moves less. zl1 records both shares."""
+    agent = _agent(dtype="float64", scale_rewards=False, obgd_scope=scope)
+    critic = agent.critic
+    kappa_v = agent.config.kappas[1]
+    rng = np.random.default_rng(0)
+    cell_changes = []
+    for t in range(60):
+        agent.act(rng.standard_normal(5))
+        z_dense, z_cell = np.abs(critic.Z).sum(), sum(np.abs(z).sum() for _, _, z in critic._groups[1:])
+        np.testing.assert_allclose(critic.zl1, [z_dense, z_cell], rtol=1e-12)
+        before = critic.P.copy(), critic.cell.vec[:2].copy(), critic.cell.mat[:2].copy()
+        agent.learn(float(rng.standard_normal() * 1e4), rng.standard_normal(5), False, False)
+        dense = np.abs(critic.P - before[0]).sum()
+        cell = np.abs(critic.cell.vec[:2] - before[1]).sum() + np.abs(critic.cell.mat[:2] - before[2]).sum()
+        assert dense <= 1.0 / kappa_v * (1 + 1e-9), (t, dense)
+        assert dense + cell <= (2.0 if scope == "group" else 1.0) / kappa_v * (1 + 1e-9), (t, dense, cell)
+        cell_changes.append(cell * kappa_v)
+    if scope == "group":
+        assert max(cell_changes) <= 1 + 1e-9 and max(cell_changes) > 0.99
+    else:
+        assert max(cell_changes) < 0.9
+
+
 def test_non_finite_observation_is_refused_with_a_warning_and_never_gives_a_nan_action():
     agent = _agent()
     rng = np.random.default_rng(0)
@@ -159,6 +186,8 @@ def test_config_validation_names_the_field():
         AgentConfig(alpha=0.0)
     with pytest.raises(ValueError, match="action_space"):
         Agent(OBS, gym.spaces.MultiBinary(3))
+    with pytest.raises(ConfigError, match="obgd_scope"):
+        AgentConfig(obgd_scope="layer")
 
 
 def test_kappa_defaults_depend_on_recurrence():
@@ -268,12 +297,14 @@ def test_checkpoint_of_another_configuration_or_corrupt_file_is_refused(tmp_path
         load_agent(bad, _agent())
 
 
+@pytest.mark.parametrize("scope", ["network", "group"])
 @pytest.mark.parametrize("space", [BOX, DISCRETE], ids=["box", "discrete"])
-def test_fused_credit_and_apply_equals_the_separate_calls(space):
+def test_fused_credit_and_apply_equals_the_separate_calls(space, scope):
     """One kernel call for credit + ObGD equals the two calls. Not bit for bit: the L1 norm of the
     traces is a vectorised sum whose order LLVM may choose differently once the kernels are inlined
     into one, so the step sizes differ in the last bits (each route on its own is deterministic)."""
-    fused, separate = _agent(space, dtype="float64"), _agent(space, dtype="float64")
+    fused = _agent(space, dtype="float64", obgd_scope=scope)
+    separate = _agent(space, dtype="float64", obgd_scope=scope)
     separate._fuse = False
     acts_f = _run(fused, np.random.default_rng(5), 90)
     acts_s = _run(separate, np.random.default_rng(5), 90)
