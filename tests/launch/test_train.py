@@ -304,5 +304,5 @@ def test_realtime_pace_holds_the_period(tmp_path):
     elapsed = time.monotonic() - t0
     assert summary["steps"] == 200 and elapsed >= 0.19
     assert 0 <= summary["late_ticks"] <= 200
-    lockstep = run(tmp_path / "ls", 200)
+    run(tmp_path / "ls", 200)
     assert episodes(tmp_path / "rt") == episodes(tmp_path / "ls")  # pacing does not change the run
