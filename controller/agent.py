@@ -45,7 +45,6 @@ import numpy as np
 from controller.config import check
 from controller.kernels import agent_step as AS
 from controller.kernels.dense import HIDDEN_ACTIVATIONS
-from controller.kernels.traces import obgd_step_size
 from controller.networks import Network
 
 NOISE_BLOCK = 4096  # standard-normal / uniform draws made at once, off the per-step path
@@ -204,8 +203,6 @@ class Agent:
         self._bad_previous = False   # the observation the pending update starts from was not finite
         self._value = 0.0            # V(s) of the observation the next update starts from
         self._skip_credit = False    # skip(): the next credit restarts the actor's traces instead
-        self._critic_l1 = 0.0        # ||z_v||_1 and ||z_π||_1 after their last accumulation
-        self._actor_l1 = 0.0
 
     def reset(self):
         """A new episode starts at the next ``act``: recurrent states, RTRL and eligibility traces are
@@ -304,7 +301,7 @@ class Agent:
         """At an episode's first learning call: the critic sees the episode's first observation."""
         if not self._critic_ready:
             self._value = float(self.critic.forward_backward(self._x)[0])
-            self._critic_l1 = self.critic.accumulate(self._decay)
+            self.critic.accumulate(self._decay)
             self._critic_ready = True
 
     def _credit(self, applied):
@@ -316,11 +313,11 @@ class Agent:
         ent = self._ent_coef * self._sign
         if self.discrete:
             idx = int(self.action[0]) if applied is None else self._applied_index(applied)
-            self._actor_l1 = AS.actor_credit_categorical(a.state, self._x, self.n_actions, idx, ent,
+            AS.actor_credit_categorical(a.state, self._x, self.n_actions, idx, ent,
                                                          self._decay)
         else:
             act = self.action if applied is None else self._applied_array(applied)
-            self._actor_l1 = AS.actor_credit_gaussian(a.state, self._x, act, self._low, self._high, ent,
+            AS.actor_credit_gaussian(a.state, self._x, act, self._low, self._high, ent,
                                                       self._decay)
 
     def _applied_index(self, applied):
@@ -345,25 +342,15 @@ class Agent:
         return r + (0.0 if terminated else self._gamma * v_next) - self._value
 
     def _apply(self, delta, then_accumulate):
-        """ObGD on both networks with their current eligibility traces; if then_accumulate, the critic's
-        trace takes its new gradient (∇V(s')) in the same pass."""
-        step_v, cell_v = self._steps(self._kappa_value, delta, self._critic_l1, self.critic.zl1)
-        step_p, cell_p = self._steps(self._kappa_policy, delta, self._actor_l1, self.actor.zl1)
-        l1 = AS.agent_apply(self.actor.state, self.critic.state, step_p * delta, cell_p * delta,
-                            step_v * delta, cell_v * delta, then_accumulate, self._decay)
-        if then_accumulate:
-            self._critic_l1 = l1
+        """ObGD on both networks with their current eligibility traces (step sizes from the trace norms
+        the kernels recorded in ``Network.zl1``); if then_accumulate, the critic's trace takes its new
+        gradient (∇V(s')) in the same pass."""
+        step_p, step_v = AS.agent_apply(self.actor.state, self.critic.state, delta, self._alpha,
+                                        self._kappa_policy, self._kappa_value, self._per_group,
+                                        then_accumulate, self._decay)
         self.stats["alpha_eff_value"] = step_v
         self.stats["alpha_eff_policy"] = step_p
         self.stats["updates"] += 1
-
-    def _steps(self, kappa, delta, z_l1, zl1):
-        """(α_eff of the dense layers, α_eff of the cell) of one network (twin of AS.obgd_steps)."""
-        if self._per_group:
-            return (obgd_step_size(self._alpha, kappa, delta, float(zl1[0])),
-                    obgd_step_size(self._alpha, kappa, delta, float(zl1[1])))
-        step = obgd_step_size(self._alpha, kappa, delta, z_l1)
-        return step, step
 
     def _transition(self, reward, v_next, ok_next, terminated, truncated, bad, credit_first, applied=None):
         """The shared body of learn() and update(), after the critic saw s' (v_next = V(s'), its gradient
@@ -391,7 +378,7 @@ class Agent:
         if refuse:
             self.stats["refused"] += 1
             if accumulate:
-                self._critic_l1 = self.critic.accumulate(self._decay)
+                self.critic.accumulate(self._decay)
         else:
             self._apply(delta, accumulate)
         self._after_transition(sign, episode_over, v_next)
@@ -411,17 +398,14 @@ class Agent:
         ent = self._ent_coef * self._sign
         if self.discrete:
             idx = int(self.action[0]) if applied is None else self._applied_index(applied)
-            a_l1, c_l1, step_p, step_v = AS.credit_categorical_and_apply(
+            step_p, step_v = AS.credit_categorical_and_apply(
                 a, c, self._x, self.n_actions, idx, ent, self._decay, delta, self._alpha,
-                self._kappa_policy, self._kappa_value, self._critic_l1, accumulate, self._per_group)
+                self._kappa_policy, self._kappa_value, accumulate, self._per_group)
         else:
             act = self.action if applied is None else self._applied_array(applied)
-            a_l1, c_l1, step_p, step_v = AS.credit_gaussian_and_apply(
+            step_p, step_v = AS.credit_gaussian_and_apply(
                 a, c, self._x, act, self._low, self._high, ent, self._decay, delta, self._alpha,
-                self._kappa_policy, self._kappa_value, self._critic_l1, accumulate, self._per_group)
-        self._actor_l1 = a_l1
-        if accumulate:
-            self._critic_l1 = c_l1
+                self._kappa_policy, self._kappa_value, accumulate, self._per_group)
         stats = self.stats
         stats["alpha_eff_value"] = step_v
         stats["alpha_eff_policy"] = step_p
@@ -477,7 +461,6 @@ class Agent:
             self._pending_credit = False
             self.actor.reset_rtrl()
             self.actor.reset_traces()
-            self._actor_l1 = 0.0
             return
         self._credit(applied_action)
         self._bad_previous = self._bad_current
@@ -504,7 +487,6 @@ class Agent:
         self._value = float(self.critic.out[0])
         self.critic.reset_rtrl()     # the traces did not follow this forward: restart them
         self.critic.reset_traces()
-        self._critic_l1 = 0.0
         self._skip_credit = True
         self._critic_ready = True
 
@@ -512,7 +494,7 @@ class Agent:
 # ----------------------------------------------------------------------------- checkpoints
 _FLAGS = ("_new_episode", "_critic_ready", "_pending_credit", "_acted", "_bad_current", "_bad_previous",
           "_skip_credit", "_warned")
-_SCALARS = ("_value", "_critic_l1", "_actor_l1", "_reward_trace", "_sign", "_noise_pos", "_rs_count",
+_SCALARS = ("_value", "_reward_trace", "_sign", "_noise_pos", "_rs_count",
             "_rs_mean", "_rs_m2")
 
 

@@ -220,66 +220,62 @@ def actor_credit_categorical(s, x, k, action, ent_coef, decay):
     return net_backward_accumulate(s, x, decay)
 
 
-@kernel
-def agent_apply(actor, critic, step_policy, cell_step_policy, step_value, cell_step_value,
-                critic_accumulate, decay):
-    """ObGD step of both networks (w <- w + step z, the cell's parameters with their cell_step); if
-    critic_accumulate, the critic's trace then takes its waiting gradient ∇V(s') in the same pass.
-    Returns the critic's ||z_v||_1 (0 if not accumulated)."""
-    net_apply(actor, step_policy, cell_step_policy, False, decay)
-    return net_apply(critic, step_value, cell_step_value, critic_accumulate, decay)
-
-
 @exact
 def _obgd_step(alpha, kappa, delta, z_l1):
     """ObGD's α_eff = α / max(α κ max(|δ|, 1) ||z||₁, 1) (twin: traces.obgd_step_size). No fastmath:
-    the same rounding as the Python twin, so both routes give bit-identical parameters."""
+    the same rounding as the Python twin, which the tests use as the oracle."""
     dbar = abs(delta) if abs(delta) > 1.0 else 1.0
     bound = alpha * kappa * dbar * z_l1
     return alpha / bound if bound > 1.0 else alpha
 
 
 @exact
-def obgd_steps(alpha, kappa, delta, z_l1, zl1, per_group):
-    """(α_eff of the dense layers, α_eff of the cell): both from the network's ||z||₁ = z_l1, or with
-    per_group each from its own share in zl1 = [dense, cell] (each group's update then stays within
-    1/κ on its own). Twin of the Python route in ``controller.agent`` (same rounding)."""
+def obgd_steps(alpha, kappa, delta, zl1, per_group):
+    """(α_eff of the dense layers, α_eff of the cell) of one network from its recorded trace norms
+    zl1 = [dense, cell]: both from the whole ||z||₁ = zl1[0] + zl1[1], or with per_group each from its
+    own share (each group's update then stays within 1/κ on its own)."""
     if per_group:
         return _obgd_step(alpha, kappa, delta, zl1[0]), _obgd_step(alpha, kappa, delta, zl1[1])
-    step = _obgd_step(alpha, kappa, delta, z_l1)
+    step = _obgd_step(alpha, kappa, delta, zl1[0] + zl1[1])
     return step, step
 
 
 @kernel
-def _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
-                      critic_accumulate, per_group):
-    """After the policy head wrote dL/dout: actor RTRL + gradients into z_π, the ObGD step sizes (per
-    network, or per group of each network), both ObGD steps (the critic's trace taking ∇V(s') in the
-    same pass if critic_accumulate). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
-    actor's dense layers, α_eff of the critic's dense layers)."""
-    actor_l1 = net_backward_accumulate(actor, x, decay)
-    step_p, cell_p = obgd_steps(alpha, kappa_policy, delta, actor_l1, actor.zl1, per_group)
-    step_v, cell_v = obgd_steps(alpha, kappa_value, delta, critic_l1, critic.zl1, per_group)
+def agent_apply(actor, critic, delta, alpha, kappa_policy, kappa_value, per_group, critic_accumulate,
+                decay):
+    """ObGD of both networks: step sizes from their trace norms (``obgd_steps``), then w <- w + α_eff δ z;
+    if critic_accumulate, the critic's trace then takes its waiting gradient ∇V(s') in the same pass.
+    Returns (α_eff of the actor's dense layers, α_eff of the critic's dense layers)."""
+    step_p, cell_p = obgd_steps(alpha, kappa_policy, delta, actor.zl1, per_group)
+    step_v, cell_v = obgd_steps(alpha, kappa_value, delta, critic.zl1, per_group)
     net_apply(actor, step_p * delta, cell_p * delta, False, decay)
-    l1 = net_apply(critic, step_v * delta, cell_v * delta, critic_accumulate, decay)
-    return actor_l1, l1, step_p, step_v
+    net_apply(critic, step_v * delta, cell_v * delta, critic_accumulate, decay)
+    return step_p, step_v
+
+
+@kernel
+def _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_accumulate,
+                      per_group):
+    """After the policy head wrote dL/dout: actor RTRL + gradients into z_π, then ``agent_apply``."""
+    net_backward_accumulate(actor, x, decay)
+    return agent_apply(actor, critic, delta, alpha, kappa_policy, kappa_value, per_group, critic_accumulate,
+                       decay)
 
 
 @kernel
 def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, decay, delta, alpha,
-                              kappa_policy, kappa_value, critic_l1, critic_accumulate, per_group):
-    """``actor_credit_gaussian`` then both ObGD steps in one call (the gymnasium-order learn, where δ is
-    known before the actor's gradient). Returns (||z_π||₁, the critic's new ||z_v||₁ or 0, α_eff of the
-    actor, α_eff of the critic)."""
+                              kappa_policy, kappa_value, critic_accumulate, per_group):
+    """``actor_credit_gaussian`` then ``agent_apply`` in one call (the gymnasium-order learn, where δ is
+    known before the actor's gradient). Returns (α_eff of the actor, α_eff of the critic), dense layers'."""
     gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
-    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
+    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value,
                              critic_accumulate, per_group)
 
 
 @kernel
 def credit_categorical_and_apply(actor, critic, x, k, action, ent_coef, decay, delta, alpha, kappa_policy,
-                                 kappa_value, critic_l1, critic_accumulate, per_group):
+                                 kappa_value, critic_accumulate, per_group):
     """As credit_gaussian_and_apply for a categorical policy (action: the index credited)."""
     categorical_dout(actor.A, actor.lay, k, action, ent_coef)
-    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_l1,
+    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value,
                              critic_accumulate, per_group)
