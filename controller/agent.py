@@ -548,6 +548,10 @@ def load_agent(path, agent):
     if diffs:
         raise CheckpointError(f"{path}: does not match this agent ({'; '.join(diffs)})")
     targets = agent_arrays(agent)
+    # checkpoints older than the recorded trace norms: recomputed from the traces after the copy
+    derived = [name for name in ("actor.zl1", "critic.zl1") if name not in arrays]
+    for name in derived:
+        del targets[name]
     check_arrays(path, arrays, targets)
     try:
         flags, scalars, stats = meta["flags"], meta["scalars"], meta["stats"]
@@ -558,6 +562,9 @@ def load_agent(path, agent):
     if missing:
         raise CheckpointError(f"{path}: agent metadata lacks {missing}")
     copy_arrays(arrays, targets)
+    for name in derived:
+        net = agent.actor if name.startswith("actor.") else agent.critic
+        net.zl1[:] = net.trace_norms()
     for k in _FLAGS:
         setattr(agent, k, bool(flags[k]))
     for k in _SCALARS:

@@ -254,6 +254,13 @@ class Network:
             self.cell.reset_traces()
 
     # ------------------------------------------------------------------ inspection
+    def trace_norms(self):
+        """(||z||_1 of the dense layers, ||z||_1 of the cell) of the current eligibility traces, by NumPy:
+        what the kernels record in ``zl1``, up to summation order (float64 (2,) array)."""
+        dense = float(np.abs(self.Z).sum(dtype=np.float64))
+        cell = sum(float(np.abs(z).sum(dtype=np.float64)) for _, _, z in self._groups[1:])
+        return np.array([dense, cell])
+
     def parameter_groups(self):
         """List of (parameters, gradients, eligibility traces) flat views, in kernel order."""
         return [g for g in self._groups if g[0].size]

@@ -278,6 +278,26 @@ def test_checkpoint_round_trip_gives_identical_next_actions_and_updates(cell, sp
     assert a.stats == b.stats
 
 
+def test_checkpoint_without_trace_norms_loads_and_recomputes_them(tmp_path):
+    """A checkpoint written before Network.zl1 existed still loads: the norms come from the traces."""
+    from controller.agent import agent_arrays, agent_meta, load_agent
+    from controller.checkpoint import save_arrays
+
+    rng = np.random.default_rng(2)
+    a = _agent(dtype="float64", obgd_scope="group")
+    for t in range(30):
+        a.act(rng.standard_normal(5))
+        a.learn(float(rng.standard_normal()), rng.standard_normal(5), False, False)
+    arrays = {k: np.array(v, copy=True) for k, v in agent_arrays(a).items() if not k.endswith(".zl1")}
+    path = save_arrays(tmp_path / "old.ckpt", arrays, agent_meta(a))
+    b = _agent(dtype="float64", obgd_scope="group", seed=7)
+    load_agent(path, b)
+    for na, nb in ((a.actor, b.actor), (a.critic, b.critic)):
+        assert nb.zl1[0] > 0 and nb.zl1[1] > 0
+        np.testing.assert_allclose(nb.zl1, na.zl1, rtol=1e-12)
+    np.testing.assert_array_equal(b.act(np.ones(5)), a.act(np.ones(5)))
+
+
 def test_checkpoint_of_another_configuration_or_corrupt_file_is_refused(tmp_path):
     from controller.agent import load_agent, save_agent
     from controller.checkpoint import CheckpointError
