@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from controller.buffers import aligned_zeros
 from controller.cells import LRUCell, RTUCell
 from controller.kernels import dense as D
 from controller.kernels import layout as L
@@ -107,10 +108,10 @@ class Network:
             aoff += size
         lay[D.LAY_A_SIZE] = aoff
         self.lay = lay
-        self.P = np.zeros(off, self.dtype)
-        self.G = np.zeros(off, self.dtype)
-        self.Z = np.zeros(off, self.dtype)
-        self.A = np.zeros(aoff, self.dtype)
+        self.P = aligned_zeros(off, self.dtype)
+        self.G = aligned_zeros(off, self.dtype)
+        self.Z = aligned_zeros(off, self.dtype)
+        self.A = aligned_zeros(aoff, self.dtype)
 
         self.dense = {
             "enc_w": self.P[lay[D.LAY_P_WE]:lay[D.LAY_P_BE]].reshape(h, d),
