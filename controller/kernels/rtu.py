@@ -17,10 +17,16 @@ code's theta derivative, without the factor theta), ``want_dx`` (1 = also write 
 Every public kernel is one call of ``_rtu_pass``, which is written as a single function on purpose:
 numba does not inline helpers that take arrays, and each such call costs reference-count traffic that
 made a per-unit helper design 3-4x slower. Inside, a step streams each slab once: the products w x
-(inputs in the outer loop, four at a time; units in the inner, vectorised loop), the activation of all
-2n values at once (so that the float32 tanh vectorises), a short per-unit loop for the nu/theta traces
-and the deltas, then one sweep over the trace and gradient slabs. Nothing is allocated. The step is
-bound by cache bandwidth: see docs/benchmarks.md. The coefficients of unit k are recomputed inside
+(inputs in the outer loop, four at a time; units in the inner, vectorised loop; w1 and w2 in separate
+inner loops, which halves the streams in flight and made the forward 12 % faster), the activation of
+all 2n values at once (so that the float32 tanh vectorises), short per-unit loops over hoisted row
+views for the nu/theta traces and the deltas, then one sweep over the trace and gradient slabs.
+Nothing is allocated. The step is bound by cache bandwidth: see docs/benchmarks.md.
+
+Every loop is kept free of calls into other rows and of branches on the variant: LLVM then vectorises it
+(a single per-unit loop doing everything ran scalar and cost 1.1 µs of a 5 µs step), and, as found the
+hard way, a loop-invariant branch inside a vectorised loop made the code numba compiled and the code it
+later loaded from its cache round differently (tests/controller/test_cache_determinism.py). The coefficients of unit k are recomputed inside
 the pass only when nu_log[k] or theta_log[k] differ from the values they were computed from, so
 writing into the parameters is always honoured and costs nothing when nothing changed;
 ``rtu_refresh_coefficients`` recomputes all units off the action path in one vectorised loop (branch-free
@@ -153,12 +159,24 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     linear = variant == VARIANT_LINEAR
 
     if do_forward:
+        # `!=` is also true for NaN sources: a stale (NaN-marked) unit is always recomputed. The test is a
+        # branch-free reduction (vectorised); the per-unit recompute runs only when a unit is stale.
+        nu_r = vec[RTU_NU]
+        th_r = vec[RTU_TH]
+        src_nu_r = vec[RTU_SRC_NU]
+        src_th_r = vec[RTU_SRC_TH]
+        stale = 0
         for k in range(n):
-            # `!=` is also true for NaN sources: a stale (NaN-marked) unit is always recomputed.
-            if vec[RTU_NU, k] != vec[RTU_SRC_NU, k] or vec[RTU_TH, k] != vec[RTU_SRC_TH, k]:
-                _coefficients_row(vec, k, official)
-            vec[RTU_U1, k] = zero
-            vec[RTU_U2, k] = zero
+            stale += (nu_r[k] != src_nu_r[k]) | (th_r[k] != src_th_r[k])
+        if stale:
+            for k in range(n):
+                if nu_r[k] != src_nu_r[k] or th_r[k] != src_th_r[k]:
+                    _coefficients_row(vec, k, official)
+        u1_r = vec[RTU_U1]
+        u2_r = vec[RTU_U2]
+        for k in range(n):
+            u1_r[k] = zero
+            u2_r[k] = zero
         # u = w x, four inputs per sweep over the units (a quarter of the read-modify-writes of u).
         j = 0
         while j + 4 <= d:
@@ -169,6 +187,7 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
             for k in range(n):
                 vec[RTU_U1, k] += (mat[RTU_W1, j, k] * x0 + mat[RTU_W1, j + 1, k] * x1
                                    + mat[RTU_W1, j + 2, k] * x2 + mat[RTU_W1, j + 3, k] * x3)
+            for k in range(n):
                 vec[RTU_U2, k] += (mat[RTU_W2, j, k] * x0 + mat[RTU_W2, j + 1, k] * x1
                                    + mat[RTU_W2, j + 2, k] * x2 + mat[RTU_W2, j + 3, k] * x3)
             j += 4
@@ -178,16 +197,23 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
                 vec[RTU_U1, k] += mat[RTU_W1, j, k] * xj
                 vec[RTU_U2, k] += mat[RTU_W2, j, k] * xj
             j += 1
+        g_r = vec[RTU_G]
+        phi_r = vec[RTU_PHI]
+        eta_r = vec[RTU_ETA]
+        c1_r = vec[RTU_C1]
+        c2_r = vec[RTU_C2]
+        pc1_r = vec[RTU_PC1]
+        pc2_r = vec[RTU_PC2]
         for k in range(n):
-            g = vec[RTU_G, k]
-            phi = vec[RTU_PHI, k]
-            eta = vec[RTU_ETA, k]
-            c1 = vec[RTU_C1, k]
-            c2 = vec[RTU_C2, k]
-            vec[RTU_PC1, k] = c1
-            vec[RTU_PC2, k] = c2
-            vec[RTU_C1, k] = g * c1 - phi * c2 + eta * vec[RTU_U1, k]  # pre-activation a_t (§3.2)
-            vec[RTU_C2, k] = g * c2 + phi * c1 + eta * vec[RTU_U2, k]
+            g = g_r[k]
+            phi = phi_r[k]
+            eta = eta_r[k]
+            c1 = c1_r[k]
+            c2 = c2_r[k]
+            pc1_r[k] = c1
+            pc2_r[k] = c2
+            c1_r[k] = g * c1 - phi * c2 + eta * u1_r[k]  # pre-activation a_t (§3.2)
+            c2_r[k] = g * c2 + phi * c1 + eta * u2_r[k]
         # All 2n values at once so that tanh vectorises. Linear: y = f(c), c = a. Non-linear: c = y = f(a).
         apply_activation(vec[RTU_C1:RTU_C2 + 1], vec[RTU_Y1:RTU_Y2 + 1], act)
         if not linear:
@@ -202,62 +228,105 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     if not (do_traces or do_grad):
         return l1
 
-    # ---- per unit: f', the nu/theta traces (n-vectors), the deltas and their gradients
-    for k in range(n):
+    # ---- per unit: f', the nu/theta traces (n-vectors), the deltas and their gradients. Separate loops
+    # over hoisted row views, each free of branches and of calls, so that LLVM vectorises them (one loop
+    # doing all of it per unit ran scalar: ≈ 1.1 µs of the step for n = 192, docs/benchmarks.md).
+    fp1_r = vec[RTU_FP1]
+    fp2_r = vec[RTU_FP2]
+    if linear:
+        for k in range(n):
+            fp1_r[k] = one
+            fp2_r[k] = one
+    else:
+        # Non-linear RTU: c_t = f(a_t); f'(a_t) scales the whole bracket (DESIGN §6 item 1).
+        c1_r = vec[RTU_C1]
+        c2_r = vec[RTU_C2]
+        for k in range(n):
+            fp1_r[k] = _activation_slope(c1_r[k], one, act)
+            fp2_r[k] = _activation_slope(c2_r[k], one, act)
+    if do_traces:
+        g_r = vec[RTU_G]
+        phi_r = vec[RTU_PHI]
+        pc1_r = vec[RTU_PC1]
+        pc2_r = vec[RTU_PC2]
+        u1_r = vec[RTU_U1]
+        u2_r = vec[RTU_U2]
+        dgn_r = vec[RTU_DG_NU]
+        dpn_r = vec[RTU_DPHI_NU]
+        den_r = vec[RTU_DETA_NU]
+        dgt_r = vec[RTU_DG_TH]
+        dpt_r = vec[RTU_DPHI_TH]
+        s1n_r = vec[RTU_S1_NU]
+        s2n_r = vec[RTU_S2_NU]
+        s1t_r = vec[RTU_S1_TH]
+        s2t_r = vec[RTU_S2_TH]
+        for k in range(n):
+            g = g_r[k]
+            phi = phi_r[k]
+            c1 = pc1_r[k]
+            c2 = pc2_r[k]
+            dg = dgn_r[k]
+            dp = dpn_r[k]
+            jn1 = dg * c1 - dp * c2 + den_r[k] * u1_r[k]
+            jn2 = dg * c2 + dp * c1 + den_r[k] * u2_r[k]
+            dg = dgt_r[k]
+            dp = dpt_r[k]
+            jt1 = dg * c1 - dp * c2
+            jt2 = dg * c2 + dp * c1
+            sn1 = s1n_r[k]
+            sn2 = s2n_r[k]
+            st1 = s1t_r[k]
+            st2 = s2t_r[k]
+            # f' = 1 for the linear RTU (exact). No branch on the variant inside the loop: with one, the
+            # code numba compiled and the code it loaded from its cache rounded differently.
+            fp1 = fp1_r[k]
+            fp2 = fp2_r[k]
+            s1n_r[k] = fp1 * (g * sn1 - phi * sn2 + jn1)
+            s2n_r[k] = fp2 * (g * sn2 + phi * sn1 + jn2)
+            s1t_r[k] = fp1 * (g * st1 - phi * st2 + jt1)
+            s2t_r[k] = fp2 * (g * st2 + phi * st1 + jt2)
+    if do_grad:
+        y1_r = vec[RTU_Y1]
+        y2_r = vec[RTU_Y2]
+        d1_r = vec[RTU_D1]
+        d2_r = vec[RTU_D2]
+        eta_r = vec[RTU_ETA]
+        q1_r = vec[RTU_Q1]
+        q2_r = vec[RTU_Q2]
         if linear:
-            fp1 = one
-            fp2 = one
-        else:
-            # Non-linear RTU: c_t = f(a_t); f'(a_t) scales the whole bracket (DESIGN §6 item 1).
-            fp1 = _activation_slope(vec[RTU_C1, k], one, act)
-            fp2 = _activation_slope(vec[RTU_C2, k], one, act)
-        vec[RTU_FP1, k] = fp1
-        vec[RTU_FP2, k] = fp2
-        if do_traces:
-            g = vec[RTU_G, k]
-            phi = vec[RTU_PHI, k]
-            c1 = vec[RTU_PC1, k]
-            c2 = vec[RTU_PC2, k]
-            u1 = vec[RTU_U1, k]
-            u2 = vec[RTU_U2, k]
-            dg = vec[RTU_DG_NU, k]
-            dp = vec[RTU_DPHI_NU, k]
-            de = vec[RTU_DETA_NU, k]
-            j1 = dg * c1 - dp * c2 + de * u1
-            j2 = dg * c2 + dp * c1 + de * u2
-            s1 = vec[RTU_S1_NU, k]
-            s2 = vec[RTU_S2_NU, k]
-            vec[RTU_S1_NU, k] = fp1 * (g * s1 - phi * s2 + j1)
-            vec[RTU_S2_NU, k] = fp2 * (g * s2 + phi * s1 + j2)
-            dg = vec[RTU_DG_TH, k]
-            dp = vec[RTU_DPHI_TH, k]
-            j1 = dg * c1 - dp * c2
-            j2 = dg * c2 + dp * c1
-            s1 = vec[RTU_S1_TH, k]
-            s2 = vec[RTU_S2_TH, k]
-            vec[RTU_S1_TH, k] = fp1 * (g * s1 - phi * s2 + j1)
-            vec[RTU_S2_TH, k] = fp2 * (g * s2 + phi * s1 + j2)
-        if do_grad:
-            if linear:
+            for k in range(n):
                 # y = f(c): delta = dy * f'(c), read from the output; dL/da = delta since c = a.
-                d1 = dy[k] * _activation_slope(vec[RTU_Y1, k], one, act)
-                d2 = dy[n + k] * _activation_slope(vec[RTU_Y2, k], one, act)
-            else:
+                d1 = dy[k] * _activation_slope(y1_r[k], one, act)
+                d2 = dy[n + k] * _activation_slope(y2_r[k], one, act)
+                d1_r[k] = d1
+                d2_r[k] = d2
+                q1_r[k] = eta_r[k] * d1  # eta dL/da_t: one-step path to the input
+                q2_r[k] = eta_r[k] * d2
+        else:
+            for k in range(n):
                 d1 = dy[k]  # y = c: delta = dy
                 d2 = dy[n + k]
-            vec[RTU_D1, k] = d1
-            vec[RTU_D2, k] = d2
-            gn = d1 * vec[RTU_S1_NU, k] + d2 * vec[RTU_S2_NU, k]
-            gt = d1 * vec[RTU_S1_TH, k] + d2 * vec[RTU_S2_TH, k]
-            if acc_grad:
-                gn = gdecay * vec[RTU_GR_NU, k] + gn
-                gt = gdecay * vec[RTU_GR_TH, k] + gt
+                d1_r[k] = d1
+                d2_r[k] = d2
+                q1_r[k] = eta_r[k] * (d1 * fp1_r[k])
+                q2_r[k] = eta_r[k] * (d2 * fp2_r[k])
+        s1n_r = vec[RTU_S1_NU]
+        s2n_r = vec[RTU_S2_NU]
+        s1t_r = vec[RTU_S1_TH]
+        s2t_r = vec[RTU_S2_TH]
+        grn_r = vec[RTU_GR_NU]
+        grt_r = vec[RTU_GR_TH]
+        if acc_grad:
+            for k in range(n):
+                gn = gdecay * grn_r[k] + (d1_r[k] * s1n_r[k] + d2_r[k] * s2n_r[k])
+                gt = gdecay * grt_r[k] + (d1_r[k] * s1t_r[k] + d2_r[k] * s2t_r[k])
+                grn_r[k] = gn
+                grt_r[k] = gt
                 l1 += abs(gn) + abs(gt)
-            vec[RTU_GR_NU, k] = gn
-            vec[RTU_GR_TH, k] = gt
-            eta = vec[RTU_ETA, k]
-            vec[RTU_Q1, k] = eta * d1 * fp1  # eta dL/da_t: one-step path to the input
-            vec[RTU_Q2, k] = eta * d2 * fp2
+        else:
+            for k in range(n):
+                grn_r[k] = d1_r[k] * s1n_r[k] + d2_r[k] * s2n_r[k]
+                grt_r[k] = d1_r[k] * s1t_r[k] + d2_r[k] * s2t_r[k]
 
     # ---- one sweep over the (d, n) slabs: w traces, then their contraction with the deltas
     for j in range(d):
