@@ -23,14 +23,17 @@ all 2n values at once (so that the float32 tanh vectorises), short per-unit loop
 views for the nu/theta traces and the deltas, then one sweep over the trace and gradient slabs.
 Nothing is allocated. The step is bound by cache bandwidth: see docs/benchmarks.md.
 
-Every loop is kept free of calls into other rows and of branches on the variant: LLVM then vectorises it
-(a single per-unit loop doing everything ran scalar and cost 1.1 µs of a 5 µs step), and, as found the
-hard way, a loop-invariant branch inside a vectorised loop made the code numba compiled and the code it
-later loaded from its cache round differently (tests/controller/test_cache_determinism.py). The coefficients of unit k are recomputed inside
-the pass only when nu_log[k] or theta_log[k] differ from the values they were computed from, so
-writing into the parameters is always honoured and costs nothing when nothing changed;
-``rtu_refresh_coefficients`` recomputes all units off the action path in one vectorised loop (branch-free
-exp/sin/cos of ``controller.kernels.elementary``; both routes give the same bits).
+Every per-unit loop works on hoisted row views and has no branch on the variant: LLVM then vectorises
+it (a single per-unit loop doing everything ran scalar and cost 1.1 µs of a 5 µs step), and, as found
+the hard way, a loop-invariant branch on the variant inside a vectorised loop made the code numba
+compiled and the code it later loaded from its cache round differently
+(tests/controller/test_cache_determinism.py).
+
+The coefficients of unit k are recomputed inside the pass only when nu_log[k] or theta_log[k] differ
+from the values they were computed from, so writing into the parameters is always honoured and costs
+nothing when nothing changed; ``rtu_refresh_coefficients`` recomputes all units off the action path in
+one vectorised loop (branch-free exp/sin/cos of ``controller.kernels.elementary``; both routes give the
+same bits).
 
 Compile options (restricted fastmath that keeps NaN/inf semantics, numpy error model): ``controller.kernels.jit``.
 Reference twins: ``controller.reference.rtu_step_reference`` / ``rtu_grad_reference``.
@@ -229,8 +232,8 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
         return l1
 
     # ---- per unit: f', the nu/theta traces (n-vectors), the deltas and their gradients. Separate loops
-    # over hoisted row views, each free of branches and of calls, so that LLVM vectorises them (one loop
-    # doing all of it per unit ran scalar: ≈ 1.1 µs of the step for n = 192, docs/benchmarks.md).
+    # over hoisted row views, none branching on the variant, so that LLVM vectorises them (one loop doing
+    # all of it per unit ran scalar: ≈ 1.1 µs of the step for n = 192, docs/benchmarks.md).
     fp1_r = vec[RTU_FP1]
     fp2_r = vec[RTU_FP2]
     if linear:
