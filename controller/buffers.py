@@ -3,8 +3,9 @@
 NumPy only guarantees 16-byte alignment, and large arrays come from ``mmap`` at 16 bytes past a page
 boundary, so every (d, n) slab row of an RTU cell started 16 bytes into a cache line: each vector
 load and store of the trace sweep then touched two lines. On the 2-core Zen 4 VM that made the
-paper-size float32 step+grad 6.3-7.0 µs in-kernel instead of 4.9-5.0 µs, and which of the two a
-process got depended on where the allocator put the array (docs/benchmarks.md, "Alignment").
+paper-size float32 step+grad 6.3-7.0 µs in-kernel instead of 4.9-5.5 µs, and which of the two a
+process got depended on where the allocator put the array (docs/benchmarks.md, cell section, "What
+closed the gap").
 """
 import numpy as np
 

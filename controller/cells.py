@@ -44,8 +44,8 @@ def slab_array(slabs, d, n, dtype):
     same element of different slabs shares its low 12 address bits, and the loads and stores that the
     trace sweep interleaves across slabs alias in the CPU's store-forwarding check (4K aliasing), which
     measured up to 2x slower. ``pad`` (0..15 extra rows) is chosen so that the offsets between slabs
-    are spread over the page. The array starts on a cache line (``controller.buffers``), so that every
-    row of 16 float32 / 8 float64 multiples does too.
+    are spread over the page. The array starts on a cache line (``controller.buffers``), so every row
+    does too when a row is a whole number of cache lines (n a multiple of 16 in float32, 8 in float64).
     """
     row = n * np.dtype(dtype).itemsize
     best_pad, best_score = 0, -1
