@@ -160,6 +160,22 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     one = vec.dtype.type(1.0)
     zero = vec.dtype.type(0.0)
     linear = variant == VARIANT_LINEAR
+    # Row views (no copies) shared by the per-unit loops of every phase.
+    g_r = vec[RTU_G]
+    phi_r = vec[RTU_PHI]
+    eta_r = vec[RTU_ETA]
+    c1_r = vec[RTU_C1]
+    c2_r = vec[RTU_C2]
+    pc1_r = vec[RTU_PC1]
+    pc2_r = vec[RTU_PC2]
+    u1_r = vec[RTU_U1]
+    u2_r = vec[RTU_U2]
+    fp1_r = vec[RTU_FP1]
+    fp2_r = vec[RTU_FP2]
+    s1n_r = vec[RTU_S1_NU]
+    s2n_r = vec[RTU_S2_NU]
+    s1t_r = vec[RTU_S1_TH]
+    s2t_r = vec[RTU_S2_TH]
 
     if do_forward:
         # `!=` is also true for NaN sources: a stale (NaN-marked) unit is always recomputed. The test is a
@@ -175,8 +191,6 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
             for k in range(n):
                 if nu_r[k] != src_nu_r[k] or th_r[k] != src_th_r[k]:
                     _coefficients_row(vec, k, official)
-        u1_r = vec[RTU_U1]
-        u2_r = vec[RTU_U2]
         for k in range(n):
             u1_r[k] = zero
             u2_r[k] = zero
@@ -200,13 +214,6 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
                 vec[RTU_U1, k] += mat[RTU_W1, j, k] * xj
                 vec[RTU_U2, k] += mat[RTU_W2, j, k] * xj
             j += 1
-        g_r = vec[RTU_G]
-        phi_r = vec[RTU_PHI]
-        eta_r = vec[RTU_ETA]
-        c1_r = vec[RTU_C1]
-        c2_r = vec[RTU_C2]
-        pc1_r = vec[RTU_PC1]
-        pc2_r = vec[RTU_PC2]
         for k in range(n):
             g = g_r[k]
             phi = phi_r[k]
@@ -234,35 +241,21 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     # ---- per unit: f', the nu/theta traces (n-vectors), the deltas and their gradients. Separate loops
     # over hoisted row views, none branching on the variant, so that LLVM vectorises them (one loop doing
     # all of it per unit ran scalar: ≈ 1.1 µs of the step for n = 192, docs/benchmarks.md).
-    fp1_r = vec[RTU_FP1]
-    fp2_r = vec[RTU_FP2]
     if linear:
         for k in range(n):
             fp1_r[k] = one
             fp2_r[k] = one
     else:
         # Non-linear RTU: c_t = f(a_t); f'(a_t) scales the whole bracket (DESIGN §6 item 1).
-        c1_r = vec[RTU_C1]
-        c2_r = vec[RTU_C2]
         for k in range(n):
             fp1_r[k] = _activation_slope(c1_r[k], one, act)
             fp2_r[k] = _activation_slope(c2_r[k], one, act)
     if do_traces:
-        g_r = vec[RTU_G]
-        phi_r = vec[RTU_PHI]
-        pc1_r = vec[RTU_PC1]
-        pc2_r = vec[RTU_PC2]
-        u1_r = vec[RTU_U1]
-        u2_r = vec[RTU_U2]
         dgn_r = vec[RTU_DG_NU]
         dpn_r = vec[RTU_DPHI_NU]
         den_r = vec[RTU_DETA_NU]
         dgt_r = vec[RTU_DG_TH]
         dpt_r = vec[RTU_DPHI_TH]
-        s1n_r = vec[RTU_S1_NU]
-        s2n_r = vec[RTU_S2_NU]
-        s1t_r = vec[RTU_S1_TH]
-        s2t_r = vec[RTU_S2_TH]
         for k in range(n):
             g = g_r[k]
             phi = phi_r[k]
@@ -293,7 +286,6 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
         y2_r = vec[RTU_Y2]
         d1_r = vec[RTU_D1]
         d2_r = vec[RTU_D2]
-        eta_r = vec[RTU_ETA]
         q1_r = vec[RTU_Q1]
         q2_r = vec[RTU_Q2]
         if linear:
@@ -313,10 +305,6 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
                 d2_r[k] = d2
                 q1_r[k] = eta_r[k] * (d1 * fp1_r[k])
                 q2_r[k] = eta_r[k] * (d2 * fp2_r[k])
-        s1n_r = vec[RTU_S1_NU]
-        s2n_r = vec[RTU_S2_NU]
-        s1t_r = vec[RTU_S1_TH]
-        s2t_r = vec[RTU_S2_TH]
         grn_r = vec[RTU_GR_NU]
         grt_r = vec[RTU_GR_TH]
         if acc_grad:
