@@ -313,12 +313,10 @@ class Agent:
         ent = self._ent_coef * self._sign
         if self.discrete:
             idx = int(self.action[0]) if applied is None else self._applied_index(applied)
-            AS.actor_credit_categorical(a.state, self._x, self.n_actions, idx, ent,
-                                                         self._decay)
+            AS.actor_credit_categorical(a.state, self._x, self.n_actions, idx, ent, self._decay)
         else:
             act = self.action if applied is None else self._applied_array(applied)
-            AS.actor_credit_gaussian(a.state, self._x, act, self._low, self._high, ent,
-                                                      self._decay)
+            AS.actor_credit_gaussian(a.state, self._x, act, self._low, self._high, ent, self._decay)
 
     def _applied_index(self, applied):
         idx = int(np.asarray(applied).reshape(-1)[0])
