@@ -165,7 +165,8 @@ class Agent:
                    hidden_activation=cfg.hidden_activation, head_layernorm=cfg.head_layernorm)
         self.actor = Network(self.n_obs, n_policy_out, cfg.cell,
                              seed=int(seeds[0].generate_state(1)[0]), fused_traces=True, **net)
-        self.critic = Network(self.n_obs, 1, cfg.cell, seed=int(seeds[1].generate_state(1)[0]), **net)
+        self.critic = Network(self.n_obs, 1, cfg.cell, seed=int(seeds[1].generate_state(1)[0]),
+                              fused_traces=True, **net)
         self.critic.dout[0] = 1.0
         self.rng = np.random.default_rng(seeds[2])
         self._noise = np.zeros(NOISE_BLOCK, np.float64)

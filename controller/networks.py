@@ -16,7 +16,14 @@ sequences of kernel calls with no allocation:
 * ``apply(step, cell_step=None)``: w <- w + step z for every parameter (step = alpha_eff * delta; the
   cell's parameters take cell_step if given: the per-group ObGD bound), then the cell's per-unit
   coefficients are refreshed so the next forward finds them ready.
+* ``apply_accumulate(step, decay, cell_step=None)``: ``apply`` then ``accumulate`` in one pass.
 * ``reset_state()`` / ``reset_traces()``: new episode.
+
+``fused_traces=True`` (RTU cells; both of the agent's networks) keeps the cell's eligibility traces in
+its gradient rows/slabs and never materialises a gradient: ``backward_accumulate`` adds each gradient
+straight into the traces (the actor), and after ``forward_backward`` the gradient is computed inside the
+next ``accumulate`` / ``apply_accumulate`` pass (the critic, whose gradient waits for δ). Both save a
+write and a read of every gradient and shrink the working set (docs/benchmarks.md, agent section).
 """
 import math
 
@@ -103,7 +110,7 @@ class Network:
         aoff = 0
         for slot, size in ((D.LAY_A_PRE, h), (D.LAY_A_LN, h), (D.LAY_A_ENC, h), (D.LAY_A_HID, h2),
                            (D.LAY_A_OUT, k), (D.LAY_A_DOUT, k), (D.LAY_A_DHID, h2), (D.LAY_A_DY, m),
-                           (D.LAY_A_RSTD, 1), (D.LAY_A_HLN, h2), (D.LAY_A_HRSTD, 1)):
+                           (D.LAY_A_RSTD, 1), (D.LAY_A_HLN, h2), (D.LAY_A_HRSTD, 1), (D.LAY_A_X, d)):
             lay[slot] = aoff
             aoff += size
         lay[D.LAY_A_SIZE] = aoff
@@ -213,20 +220,27 @@ class Network:
         AS.net_backward(self.state, x)
 
     def backward_accumulate(self, x, decay):
-        """``backward(x)`` then ``accumulate(decay)``; with ``fused_traces`` in one pass that never
-        materialises the gradient. Returns ||z||_1."""
+        """``backward(x)`` then ``accumulate(decay)`` after ``forward(x)``; with ``fused_traces`` in one
+        pass that never materialises the gradient. Returns ||z||_1."""
         return AS.net_backward_accumulate(self.state, x, decay)
 
     def forward_backward(self, x):
-        """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic)."""
-        self._not_fused("forward_backward")
+        """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic).
+        With ``fused_traces`` the gradient is deferred: only the RTRL traces follow the forward, and
+        the next ``accumulate`` or ``apply_accumulate`` computes the gradient (of the dout set now) as
+        it streams through the parameters and traces, so no gradient array is written or read."""
         AS.net_forward_backward(self.state, x)
         return self.out
 
     def accumulate(self, decay):
-        """z <- decay z + g over all parameters; returns ||z||_1 (float)."""
-        self._not_fused("accumulate")
+        """z <- decay z + g over all parameters; returns ||z||_1 (float). With ``fused_traces``, g is the
+        deferred gradient of the last ``forward_backward``."""
         return AS.net_accumulate(self.state, decay)
+
+    def apply_accumulate(self, step, decay, cell_step=None):
+        """``apply(step, cell_step)`` then ``accumulate(decay)`` in one pass (the critic's order: the
+        step uses the traces before they take the new gradient). Returns ||z||_1."""
+        return AS.net_apply(self.state, step, step if cell_step is None else cell_step, True, decay)
 
     def _not_fused(self, what):
         if self.fused_traces:

@@ -21,8 +21,8 @@ import math
 import numpy as np
 
 from controller.kernels.dense import (
-    LAY_A_DY, LAY_A_ENC, LAY_A_OUT, LAY_H, LAY_M, encoder_backward, encoder_forward, head_backward,
-    head_forward,
+    LAY_A_DY, LAY_A_ENC, LAY_A_OUT, LAY_H, LAY_M, encoder_backward, encoder_backward_apply, encoder_forward,
+    head_backward, head_backward_apply, head_forward,
 )
 from controller.kernels.heads import categorical_dout, categorical_sample, gaussian_dout, gaussian_sample
 from controller.kernels.jit import exact, kernel
@@ -31,6 +31,7 @@ from controller.kernels.netstate import KIND_LRU, KIND_RTU
 from controller.kernels.normalize import normalize_observation
 from controller.kernels.rtu import (
     rtu_forward, rtu_refresh_coefficients, rtu_traces_grad, rtu_traces_grad_accumulate,
+    rtu_traces_grad_apply_accumulate,
 )
 from controller.kernels.traces import _accumulate, _apply, _apply_accumulate
 
@@ -97,8 +98,32 @@ def net_backward_accumulate(s, x, decay):
 
 @kernel
 def net_forward_backward(s, x):
+    """Forward and the backward work for a dL/dout already in s.A[DOUT] (the critic's dV = 1). For a
+    network with fused traces (``s.kind[3]`` = 1) all of it is deferred: the next ``net_accumulate`` or
+    ``net_apply(then_accumulate)`` updates the cell's RTRL traces and computes the gradient while it
+    streams through the parameters and traces anyway (``_deferred_learn``)."""
     net_forward(s, x)
-    net_backward(s, x)
+    if s.kind[3] == 0:
+        net_backward(s, x)
+
+
+@kernel
+def _deferred_learn(s, step, cell_step, decay, do_apply):
+    """The learning pass of a fused-traces network after ``net_forward_backward``: the cell's RTRL
+    trace update for that forward; if do_apply, ObGD's w <- w + step z (the cell's parameters:
+    cell_step) with the eligibility traces as they are; then z <- decay z + ∇ with the gradient of that
+    forward, computed here (head, cell, encoder) with the parameters before the step. One sweep over each weight array reads w, z (and the RTRL
+    traces) once; the two-pass route wrote a gradient array in the backward and re-read it here.
+    step, cell_step, decay: scalars of the network's dtype. Returns ||z||_1 (shares in s.zl1)."""
+    h = s.lay[LAY_H]
+    m = s.lay[LAY_M]
+    a_enc = s.lay[LAY_A_ENC]
+    a_dy = s.lay[LAY_A_DY]
+    l1_dense = head_backward_apply(s.y, s.P, s.A, s.Z, s.lay, step, decay, do_apply)
+    l1_cell = rtu_traces_grad_apply_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat,
+                                               s.dx, s.kind[1], s.kind[2], cell_step, decay, do_apply)
+    l1_dense += encoder_backward_apply(s.dx, s.P, s.A, s.Z, s.lay, step, decay, do_apply)
+    return _record_l1(s, l1_dense, l1_cell)
 
 
 @kernel
@@ -111,9 +136,12 @@ def _record_l1(s, l1_dense, l1_cell):
 
 @kernel
 def net_accumulate(s, decay):
-    """z <- decay z + g for every parameter of the network; returns ||z||_1 (shares in s.zl1)."""
+    """z <- decay z + g for every parameter of the network; returns ||z||_1 (shares in s.zl1). A network
+    with fused traces computes g here (the deferred gradient of its last ``net_forward_backward``)."""
     s.sc[0] = decay
     d = s.sc[0]  # in the network's dtype
+    if s.kind[3] != 0:
+        return _deferred_learn(s, d, d, d, False)
     l1_cell = _accumulate(d, s.g1, s.z1) + _accumulate(d, s.g2, s.z2) + _accumulate(d, s.g3, s.z3)
     return _record_l1(s, _accumulate(d, s.G, s.Z), l1_cell)
 
@@ -131,7 +159,8 @@ def _refresh(s):
 def net_apply(s, step, cell_step, then_accumulate, decay):
     """w <- w + step z for the dense parameters and w <- w + cell_step z for the cell's; if
     then_accumulate, also z <- decay z + g in the same pass (returns ||z||_1 with its shares in s.zl1,
-    else 0). Refreshes the cell's coefficients, off the action path."""
+    else 0; with fused traces g is the deferred gradient of the last ``net_forward_backward``).
+    Refreshes the cell's coefficients, off the action path."""
     s.sc[0] = step
     s.sc[1] = decay
     s.sc[2] = cell_step
@@ -139,7 +168,9 @@ def net_apply(s, step, cell_step, then_accumulate, decay):
     d = s.sc[1]
     sc = s.sc[2]
     l1 = 0.0
-    if then_accumulate:
+    if then_accumulate and s.kind[3] != 0:
+        l1 = _deferred_learn(s, st, sc, d, True)
+    elif then_accumulate:
         l1_cell = (_apply_accumulate(sc, d, s.g1, s.z1, s.p1) + _apply_accumulate(sc, d, s.g2, s.z2, s.p2)
                    + _apply_accumulate(sc, d, s.g3, s.z3, s.p3))
         l1 = _record_l1(s, _apply_accumulate(st, d, s.G, s.Z, s.P), l1_cell)
@@ -194,13 +225,13 @@ def act_categorical(s, obs, stats, x, normalize, update, k, u):
 
 @kernel
 def critic_observe(s, obs, stats, x, normalize, update):
-    """Normalise obs into x, then critic forward + RTRL + gradient of V (s.A[DOUT] holds 1). Returns
+    """Normalise obs into x, then critic forward + RTRL + gradient of V (s.A[DOUT] holds 1; with fused
+    traces the gradient is deferred to the critic's ``net_apply`` / ``net_accumulate``). Returns
     (bad obs index or -1, V(obs) as float64; 0 when obs is not finite and nothing was run)."""
     bad = observe(obs, stats, x, normalize, update)
     if bad >= 0:
         return bad, 0.0
-    net_forward(s, x)
-    net_backward(s, x)
+    net_forward_backward(s, x)
     return bad, np.float64(s.A[s.lay[LAY_A_OUT]])
 
 

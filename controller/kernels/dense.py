@@ -59,7 +59,8 @@ LAY_ACT = 22       # hidden activation f of both dense layers (ACT_*)
 LAY_HEAD_LN = 23   # 1: LayerNorm after the head's hidden Dense
 LAY_A_HLN = 24     # head: layer-normalised pre-activation (H2), when LAY_HEAD_LN
 LAY_A_HRSTD = 25   # head: 1 / sqrt(var + eps) of its LayerNorm (1)
-LAY_SIZE = 26
+LAY_A_X = 26       # copy of the encoder's last input x (d): the deferred learning pass reads it
+LAY_SIZE = 27
 
 
 @kernel
@@ -123,13 +124,16 @@ def _layer_norm_backward(g, ln, rstd):
 @kernel
 def encoder_forward(x, P, A, lay):
     """enc = f(LayerNorm(We x + be)). x: (d,) in (normalised observation); P in; A out (PRE, LN,
-    ENC, RSTD)."""
+    ENC, RSTD, and X: a copy of x)."""
     d, h = lay[LAY_D], lay[LAY_H]
     we = P[lay[LAY_P_WE]:lay[LAY_P_WE] + h * d].reshape((h, d))
     be = P[lay[LAY_P_BE]:lay[LAY_P_BE] + h]
     pre = A[lay[LAY_A_PRE]:lay[LAY_A_PRE] + h]
     ln = A[lay[LAY_A_LN]:lay[LAY_A_LN] + h]
     enc = A[lay[LAY_A_ENC]:lay[LAY_A_ENC] + h]
+    xs = A[lay[LAY_A_X]:lay[LAY_A_X] + d]
+    for j in range(d):
+        xs[j] = x[j]
     for i in range(h):
         s = be[i]
         for j in range(d):
@@ -258,4 +262,88 @@ def head_backward(y, P, A, G, lay, acc, decay):
                 gwh[i, j] = g * y[j]
         for j in range(m):
             dy[j] += g * wh[i, j]
+    return l1
+
+
+@kernel
+def encoder_backward_apply(genc, P, A, Z, lay, step, decay, do_apply):
+    """The encoder's part of the deferred learning pass (``head_backward_apply``): if do_apply,
+    We, be <- We, be + step z (z: their traces in Z); then z <- decay z + one-step gradient for
+    dL/denc = genc (H,), with the input x read from A[X]. Returns ||z||_1 of the We, be slots."""
+    d, h = lay[LAY_D], lay[LAY_H]
+    if do_apply:
+        # We then be, contiguous. Through views indexed from 0: a loop over range(start, stop) of P
+        # itself did not vectorise (numba cannot prove the index non-negative) and cost 0.6 µs.
+        lo, hi = lay[LAY_P_WE], lay[LAY_P_WE] + h * d + h
+        p = P[lo:hi]
+        z = Z[lo:hi]
+        for i in range(p.shape[0]):
+            p[i] += step * z[i]
+    return encoder_backward(A[lay[LAY_A_X]:lay[LAY_A_X] + d], genc, P, A, Z, lay, True, decay)
+
+
+@kernel
+def head_backward_apply(y, P, A, Z, lay, step, decay, do_apply):
+    """The head's part of the deferred learning pass of a network whose gradient was not materialised:
+    for dL/dout in A[DOUT] (k,) and the head input y (m,) of the last forward, and for every head
+    parameter w with eligibility trace z in Z: if do_apply, w <- w + step z (ObGD with the traces as
+    they are); then z <- decay z + dL/dw (one-step gradient). A[DHID] and A[DY] = dL/dy (m,) are
+    computed with the weights before the step. One sweep over each weight row: it reads w and z once
+    where ``head_backward`` + ``_apply_accumulate`` wrote and re-read a gradient array. step, decay:
+    scalars of P's dtype. Returns ||z||_1 of the head slots (float64)."""
+    m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
+    wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
+    bh = P[lay[LAY_P_BH]:lay[LAY_P_BH] + h2]
+    wo = P[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
+    bo = P[lay[LAY_P_BO]:lay[LAY_P_BO] + k]
+    zwh = Z[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
+    zbh = Z[lay[LAY_P_BH]:lay[LAY_P_BH] + h2]
+    zwo = Z[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
+    zbo = Z[lay[LAY_P_BO]:lay[LAY_P_BO] + k]
+    hid = A[lay[LAY_A_HID]:lay[LAY_A_HID] + h2]
+    dout = A[lay[LAY_A_DOUT]:lay[LAY_A_DOUT] + k]
+    dhid = A[lay[LAY_A_DHID]:lay[LAY_A_DHID] + h2]
+    dy = A[lay[LAY_A_DY]:lay[LAY_A_DY] + m]
+    l1 = 0.0
+    for i in range(h2):
+        dhid[i] = 0.0
+    for o in range(k):
+        g = dout[o]
+        w = wo[o]
+        z = zwo[o]
+        for i in range(h2):
+            dhid[i] += g * w[i]
+        if do_apply:
+            bo[o] += step * zbo[o]
+            for i in range(h2):
+                w[i] += step * z[i]
+        v = decay * zbo[o] + g
+        zbo[o] = v
+        l1 += abs(v)
+        for i in range(h2):
+            v = decay * z[i] + g * hid[i]
+            z[i] = v
+            l1 += abs(v)
+    _activation_slope_times(hid, dhid, lay[LAY_ACT])
+    if lay[LAY_HEAD_LN]:
+        _layer_norm_backward(dhid, A[lay[LAY_A_HLN]:lay[LAY_A_HLN] + h2], A[lay[LAY_A_HRSTD]])
+    for j in range(m):
+        dy[j] = 0.0
+    for i in range(h2):
+        g = dhid[i]
+        w = wh[i]
+        z = zwh[i]
+        for j in range(m):
+            dy[j] += g * w[j]
+        if do_apply:
+            bh[i] += step * zbh[i]
+            for j in range(m):
+                w[j] += step * z[j]
+        v = decay * zbh[i] + g
+        zbh[i] = v
+        l1 += abs(v)
+        for j in range(m):
+            v = decay * z[j] + g * y[j]
+            z[j] = v
+            l1 += abs(v)
     return l1

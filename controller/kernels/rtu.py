@@ -144,6 +144,110 @@ def rtu_refresh_coefficients(vec, official):
 
 
 @kernel
+def _rtu_slopes(vec, variant, act):
+    """Rows FP1, FP2 = f'(a_t) of the last forward: 1 for the linear RTU (y = f(c) there, c = a);
+    the activation's slope at c_t = f(a_t) for the non-linear RTU, where f' scales the whole RTRL
+    bracket (DESIGN §6 item 1). In place."""
+    n = vec.shape[1]
+    one = vec.dtype.type(1.0)
+    fp1_r = vec[RTU_FP1]
+    fp2_r = vec[RTU_FP2]
+    if variant == VARIANT_LINEAR:
+        for k in range(n):
+            fp1_r[k] = one
+            fp2_r[k] = one
+    else:
+        c1_r = vec[RTU_C1]
+        c2_r = vec[RTU_C2]
+        for k in range(n):
+            fp1_r[k] = _activation_slope(c1_r[k], one, act)
+            fp2_r[k] = _activation_slope(c2_r[k], one, act)
+
+
+@kernel
+def _rtu_deltas(dy, vec, variant, act):
+    """Rows D1, D2 = dL/dc_t and Q1, Q2 = eta dL/da_t (the one-step path to the input) from
+    dy: (2n,) = dL/dy_t, for the state the last forward left; needs rows FP (``_rtu_slopes``). In place."""
+    n = vec.shape[1]
+    one = vec.dtype.type(1.0)
+    fp1_r = vec[RTU_FP1]
+    fp2_r = vec[RTU_FP2]
+    eta_r = vec[RTU_ETA]
+    d1_r = vec[RTU_D1]
+    d2_r = vec[RTU_D2]
+    q1_r = vec[RTU_Q1]
+    q2_r = vec[RTU_Q2]
+    if variant == VARIANT_LINEAR:
+        y1_r = vec[RTU_Y1]
+        y2_r = vec[RTU_Y2]
+        for k in range(n):
+            # y = f(c): delta = dy * f'(c), read from the output; dL/da = delta since c = a.
+            d1 = dy[k] * _activation_slope(y1_r[k], one, act)
+            d2 = dy[n + k] * _activation_slope(y2_r[k], one, act)
+            d1_r[k] = d1
+            d2_r[k] = d2
+            q1_r[k] = eta_r[k] * d1
+            q2_r[k] = eta_r[k] * d2
+    else:
+        for k in range(n):
+            d1 = dy[k]  # y = c: delta = dy
+            d2 = dy[n + k]
+            d1_r[k] = d1
+            d2_r[k] = d2
+            q1_r[k] = eta_r[k] * (d1 * fp1_r[k])
+            q2_r[k] = eta_r[k] * (d2 * fp2_r[k])
+
+
+@kernel
+def _rtu_unit_traces(vec):
+    """RTRL update of the per-unit nu/theta traces (rows S1_NU..S2_TH) for the last forward, from the
+    saved c_{t-1} (PC), u_t (U), f'(a_t) (FP, 1 for the linear RTU) and the coefficients. In place."""
+    n = vec.shape[1]
+    g_r = vec[RTU_G]
+    phi_r = vec[RTU_PHI]
+    pc1_r = vec[RTU_PC1]
+    pc2_r = vec[RTU_PC2]
+    u1_r = vec[RTU_U1]
+    u2_r = vec[RTU_U2]
+    fp1_r = vec[RTU_FP1]
+    fp2_r = vec[RTU_FP2]
+    s1n_r = vec[RTU_S1_NU]
+    s2n_r = vec[RTU_S2_NU]
+    s1t_r = vec[RTU_S1_TH]
+    s2t_r = vec[RTU_S2_TH]
+    dgn_r = vec[RTU_DG_NU]
+    dpn_r = vec[RTU_DPHI_NU]
+    den_r = vec[RTU_DETA_NU]
+    dgt_r = vec[RTU_DG_TH]
+    dpt_r = vec[RTU_DPHI_TH]
+    for k in range(n):
+        g = g_r[k]
+        phi = phi_r[k]
+        c1 = pc1_r[k]
+        c2 = pc2_r[k]
+        dg = dgn_r[k]
+        dp = dpn_r[k]
+        jn1 = dg * c1 - dp * c2 + den_r[k] * u1_r[k]
+        jn2 = dg * c2 + dp * c1 + den_r[k] * u2_r[k]
+        dg = dgt_r[k]
+        dp = dpt_r[k]
+        jt1 = dg * c1 - dp * c2
+        jt2 = dg * c2 + dp * c1
+        sn1 = s1n_r[k]
+        sn2 = s2n_r[k]
+        st1 = s1t_r[k]
+        st2 = s2t_r[k]
+        # f' = 1 for the linear RTU (exact). No branch on the variant inside the loop: with one, the
+        # code numba compiled and the code it loaded from its cache rounded differently.
+        fp1 = fp1_r[k]
+        fp2 = fp2_r[k]
+        s1n_r[k] = fp1 * (g * sn1 - phi * sn2 + jn1)
+        s2n_r[k] = fp2 * (g * sn2 + phi * sn1 + jn2)
+        s1t_r[k] = fp1 * (g * st1 - phi * st2 + jt1)
+        s2t_r[k] = fp2 * (g * st2 + phi * st1 + jt2)
+
+
+@kernel
 def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces, do_grad, want_dx,
               acc_grad, gdecay):
     """The one RTU kernel; the public kernels below choose its phases.
@@ -157,7 +261,6 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     """
     n = vec.shape[1]
     d = x.shape[0]
-    one = vec.dtype.type(1.0)
     zero = vec.dtype.type(0.0)
     linear = variant == VARIANT_LINEAR
     # Row views (no copies) shared by the per-unit loops of every phase.
@@ -170,8 +273,6 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     pc2_r = vec[RTU_PC2]
     u1_r = vec[RTU_U1]
     u2_r = vec[RTU_U2]
-    fp1_r = vec[RTU_FP1]
-    fp2_r = vec[RTU_FP2]
     s1n_r = vec[RTU_S1_NU]
     s2n_r = vec[RTU_S2_NU]
     s1t_r = vec[RTU_S1_TH]
@@ -241,70 +342,13 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     # ---- per unit: f', the nu/theta traces (n-vectors), the deltas and their gradients. Separate loops
     # over hoisted row views, none branching on the variant, so that LLVM vectorises them (one loop doing
     # all of it per unit ran scalar: ≈ 1.1 µs of the step for n = 192, docs/benchmarks.md).
-    if linear:
-        for k in range(n):
-            fp1_r[k] = one
-            fp2_r[k] = one
-    else:
-        # Non-linear RTU: c_t = f(a_t); f'(a_t) scales the whole bracket (DESIGN §6 item 1).
-        for k in range(n):
-            fp1_r[k] = _activation_slope(c1_r[k], one, act)
-            fp2_r[k] = _activation_slope(c2_r[k], one, act)
+    _rtu_slopes(vec, variant, act)
     if do_traces:
-        dgn_r = vec[RTU_DG_NU]
-        dpn_r = vec[RTU_DPHI_NU]
-        den_r = vec[RTU_DETA_NU]
-        dgt_r = vec[RTU_DG_TH]
-        dpt_r = vec[RTU_DPHI_TH]
-        for k in range(n):
-            g = g_r[k]
-            phi = phi_r[k]
-            c1 = pc1_r[k]
-            c2 = pc2_r[k]
-            dg = dgn_r[k]
-            dp = dpn_r[k]
-            jn1 = dg * c1 - dp * c2 + den_r[k] * u1_r[k]
-            jn2 = dg * c2 + dp * c1 + den_r[k] * u2_r[k]
-            dg = dgt_r[k]
-            dp = dpt_r[k]
-            jt1 = dg * c1 - dp * c2
-            jt2 = dg * c2 + dp * c1
-            sn1 = s1n_r[k]
-            sn2 = s2n_r[k]
-            st1 = s1t_r[k]
-            st2 = s2t_r[k]
-            # f' = 1 for the linear RTU (exact). No branch on the variant inside the loop: with one, the
-            # code numba compiled and the code it loaded from its cache rounded differently.
-            fp1 = fp1_r[k]
-            fp2 = fp2_r[k]
-            s1n_r[k] = fp1 * (g * sn1 - phi * sn2 + jn1)
-            s2n_r[k] = fp2 * (g * sn2 + phi * sn1 + jn2)
-            s1t_r[k] = fp1 * (g * st1 - phi * st2 + jt1)
-            s2t_r[k] = fp2 * (g * st2 + phi * st1 + jt2)
+        _rtu_unit_traces(vec)
     if do_grad:
-        y1_r = vec[RTU_Y1]
-        y2_r = vec[RTU_Y2]
+        _rtu_deltas(dy, vec, variant, act)
         d1_r = vec[RTU_D1]
         d2_r = vec[RTU_D2]
-        q1_r = vec[RTU_Q1]
-        q2_r = vec[RTU_Q2]
-        if linear:
-            for k in range(n):
-                # y = f(c): delta = dy * f'(c), read from the output; dL/da = delta since c = a.
-                d1 = dy[k] * _activation_slope(y1_r[k], one, act)
-                d2 = dy[n + k] * _activation_slope(y2_r[k], one, act)
-                d1_r[k] = d1
-                d2_r[k] = d2
-                q1_r[k] = eta_r[k] * d1  # eta dL/da_t: one-step path to the input
-                q2_r[k] = eta_r[k] * d2
-        else:
-            for k in range(n):
-                d1 = dy[k]  # y = c: delta = dy
-                d2 = dy[n + k]
-                d1_r[k] = d1
-                d2_r[k] = d2
-                q1_r[k] = eta_r[k] * (d1 * fp1_r[k])
-                q2_r[k] = eta_r[k] * (d2 * fp2_r[k])
         grn_r = vec[RTU_GR_NU]
         grt_r = vec[RTU_GR_TH]
         if acc_grad:
@@ -481,3 +525,119 @@ def rtu_traces_grad_accumulate(x, dy, vec, mat, dx, variant, act, gdecay):
     agent's actor). gdecay: a scalar of vec's dtype. Fills dx (the one-step input gradient). Returns
     ||G||_1 (float64) over nu_log, theta_log, w1, w2."""
     return _rtu_pass(x, dy, vec, mat, dx, variant, act, 0, False, True, True, True, True, gdecay)
+
+
+
+@kernel
+def rtu_traces_grad_apply_accumulate(x, dy, vec, mat, dx, variant, act, step, decay, do_apply):
+    """The deferred learning pass of a network whose eligibility traces live in the gradient rows/slabs
+    (the agent's critic, whose gradient waits for δ): the RTRL trace update for the last forward, ObGD's
+    step with the eligibility traces as they are, and the current gradient added to them, in one sweep
+    that reads every slab once.
+
+    x: (d,) the input of the last forward; dy: (2n,) dL/dy_t. For every parameter p of the cell
+    (nu_log, theta_log, w1, w2) with eligibility trace z in its gradient row/slab: if do_apply,
+    p <- p + step z; then z <- decay z + dL/dp, the gradient at this step through the whole history
+    (DESIGN §3.3). dx: (d,) out, dL/dx_t along the one-step path, computed with the parameters before
+    the step. step, decay: scalars of vec's dtype. The coefficients are not refreshed here
+    (``rtu_refresh_coefficients`` after the step). Returns ||z||_1 (float64) over nu_log, theta_log,
+    w1, w2. Equals ``rtu_traces_grad`` then ``obgd_apply`` and ``eligibility_accumulate`` up to rounding
+    (tests/controller/test_networks.py).
+    """
+    n = vec.shape[1]
+    d = dx.shape[0]
+    linear = variant == VARIANT_LINEAR
+    _rtu_slopes(vec, variant, act)
+    _rtu_unit_traces(vec)
+    _rtu_deltas(dy, vec, variant, act)
+    g_r = vec[RTU_G]
+    phi_r = vec[RTU_PHI]
+    eta_r = vec[RTU_ETA]
+    fp1_r = vec[RTU_FP1]
+    fp2_r = vec[RTU_FP2]
+    d1_r = vec[RTU_D1]
+    d2_r = vec[RTU_D2]
+    q1_r = vec[RTU_Q1]
+    q2_r = vec[RTU_Q2]
+    nu_r = vec[RTU_NU]
+    th_r = vec[RTU_TH]
+    grn_r = vec[RTU_GR_NU]
+    grt_r = vec[RTU_GR_TH]
+    s1n_r = vec[RTU_S1_NU]
+    s2n_r = vec[RTU_S2_NU]
+    s1t_r = vec[RTU_S1_TH]
+    s2t_r = vec[RTU_S2_TH]
+    l1 = 0.0
+    if do_apply:
+        for k in range(n):
+            nu_r[k] += step * grn_r[k]
+            th_r[k] += step * grt_r[k]
+    for k in range(n):
+        gn = decay * grn_r[k] + (d1_r[k] * s1n_r[k] + d2_r[k] * s2n_r[k])
+        gt = decay * grt_r[k] + (d1_r[k] * s1t_r[k] + d2_r[k] * s2t_r[k])
+        grn_r[k] = gn
+        grt_r[k] = gt
+        l1 += abs(gn) + abs(gt)
+    for j in range(d):
+        xj = x[j]
+        w1 = mat[RTU_W1, j]
+        w2 = mat[RTU_W2, j]
+        z1 = mat[RTU_GW1, j]
+        z2 = mat[RTU_GW2, j]
+        a1 = mat[RTU_S1_W1, j]
+        a2 = mat[RTU_S2_W1, j]
+        acc = dx.dtype.type(0.0)
+        for k in range(n):
+            acc += w1[k] * q1_r[k] + w2[k] * q2_r[k]
+        dx[j] = acc
+        if do_apply:
+            for k in range(n):
+                w1[k] += step * z1[k]
+                w2[k] += step * z2[k]
+        if linear:
+            # Two trace slabs: S1_w2 = -S2_w1 and S2_w2 = S1_w1 (DESIGN §3.3)
+            for k in range(n):
+                a = a1[k]
+                b = a2[k]
+                g = g_r[k]
+                phi = phi_r[k]
+                s1 = g * a - phi * b + eta_r[k] * xj
+                s2 = g * b + phi * a
+                a1[k] = s1
+                a2[k] = s2
+                d1 = d1_r[k]
+                d2 = d2_r[k]
+                e1 = decay * z1[k] + (d1 * s1 + d2 * s2)
+                e2 = decay * z2[k] + (d2 * s1 - d1 * s2)
+                z1[k] = e1
+                z2[k] = e2
+                l1 += abs(e1) + abs(e2)
+        else:
+            b1 = mat[RTU_S1_W2, j]
+            b2 = mat[RTU_S2_W2, j]
+            for k in range(n):
+                g = g_r[k]
+                phi = phi_r[k]
+                fp1 = fp1_r[k]
+                fp2 = fp2_r[k]
+                ex = eta_r[k] * xj
+                a = a1[k]
+                b = a2[k]
+                sa1 = fp1 * (g * a - phi * b + ex)
+                sa2 = fp2 * (g * b + phi * a)
+                a = b1[k]
+                b = b2[k]
+                sb1 = fp1 * (g * a - phi * b)
+                sb2 = fp2 * (g * b + phi * a + ex)
+                a1[k] = sa1
+                a2[k] = sa2
+                b1[k] = sb1
+                b2[k] = sb2
+                d1 = d1_r[k]
+                d2 = d2_r[k]
+                e1 = decay * z1[k] + (d1 * sa1 + d2 * sa2)
+                e2 = decay * z2[k] + (d1 * sb1 + d2 * sb2)
+                z1[k] = e1
+                z2[k] = e2
+                l1 += abs(e1) + abs(e2)
+    return l1

@@ -109,3 +109,40 @@ def test_fused_traces_equal_backward_then_accumulate(cell, rng):
         np.testing.assert_allclose(pf, p2, rtol=1e-11, atol=1e-14)
     with pytest.raises(RuntimeError, match="backward_accumulate"):
         fused.backward(np.zeros(4))
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear"])
+def test_deferred_gradient_equals_backward_then_apply_and_accumulate(cell, rng):
+    """The critic's route: with fused traces, ``forward_backward`` only runs the forward and the next
+    ``accumulate`` / ``apply_accumulate`` updates the RTRL traces and computes the gradient inside the
+    ObGD pass (with the parameters before the step). It equals the two-pass route (backward writes G,
+    then apply and accumulate), with separate dense and cell steps and accumulate-only steps mixed in:
+    traces, their L1 norms (and shares), parameters, outputs and the cell's input gradient."""
+    kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=3, sparsity=0.5)
+    two_pass = Network(4, 1, cell, **kw)
+    deferred = Network(4, 1, cell, fused_traces=True, **kw)
+    assert deferred.fused_traces and not two_pass.fused_traces
+    two_pass.dout[0] = deferred.dout[0] = 1.0
+    l_two = 0.0
+    for t in range(40):
+        x = rng.standard_normal(4)
+        out_two = two_pass.forward_backward(x).copy()
+        out_def = deferred.forward_backward(x).copy()
+        np.testing.assert_allclose(out_def, out_two, rtol=1e-10, atol=1e-12)
+        if t % 6 == 0:
+            l_two, l_def = two_pass.accumulate(0.7), deferred.accumulate(0.7)
+        else:
+            # ObGD-sized steps (an update of L1 size <= 0.1): unbounded random steps make the network
+            # chaotic, and any two summation orders then drift apart exponentially
+            step, cell_step = rng.uniform(-0.1, 0.1, 2) / (1.0 + l_two)
+            l_two = two_pass.apply_accumulate(step, 0.7, cell_step)
+            l_def = deferred.apply_accumulate(step, 0.7, cell_step)
+        assert l_def == pytest.approx(l_two, rel=1e-10)
+        np.testing.assert_allclose(deferred.zl1, two_pass.zl1, rtol=1e-10)
+        np.testing.assert_allclose(deferred.cell.dx, two_pass.cell.dx, rtol=1e-9, atol=1e-12)
+    for (p2, _, z2), (pd, _, zd) in zip(two_pass.parameter_groups(), deferred.parameter_groups()):
+        np.testing.assert_allclose(zd, z2, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(pd, p2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(deferred.cell.traces["S1_w1"], two_pass.cell.traces["S1_w1"], rtol=1e-10,
+                               atol=1e-12)
+    assert not deferred.G.any()   # no gradient array was written
