@@ -42,7 +42,9 @@ from typing import Literal
 
 import numpy as np
 
+from controller.buffers import aligned_zeros
 from controller.config import check
+from controller.critic_thread import CriticThread
 from controller.kernels import agent_step as AS
 from controller.kernels.dense import HIDDEN_ACTIVATIONS
 from controller.networks import Network
@@ -126,12 +128,15 @@ class AgentConfig:
 class Agent:
     """Streaming actor-critic with RTRL-trained recurrent networks. See the module docstring.
 
-    Agent(observation_space, action_space, config=AgentConfig(), seed=0): ``observation_space`` a
-    1-D gymnasium ``Box``; ``action_space`` a 1-D ``Box`` (Gaussian policy, actions clipped to the
-    bounds) or ``Discrete`` (categorical policy).
+    Agent(observation_space, action_space, config=AgentConfig(), seed=0, critic_thread=False):
+    ``observation_space`` a 1-D gymnasium ``Box``; ``action_space`` a 1-D ``Box`` (Gaussian policy,
+    actions clipped to the bounds) or ``Discrete`` (categorical policy). ``critic_thread``: run the
+    critic's learning pass of ``learn`` on a helper thread, overlapped with the caller's next act and
+    env step (``controller.critic_thread``; needs a spare core; ``close()`` stops it). It is an execution
+    option, not a hyperparameter: checkpoints load across it.
     """
 
-    def __init__(self, observation_space, action_space, config=None, seed=0):
+    def __init__(self, observation_space, action_space, config=None, seed=0, critic_thread=False):
         from gymnasium import spaces
 
         self.config = config if config is not None else AgentConfig()
@@ -171,9 +176,10 @@ class Agent:
         self.rng = np.random.default_rng(seeds[2])
         self._noise = np.zeros(NOISE_BLOCK, np.float64)
         self._noise_pos = NOISE_BLOCK  # refill on first use
-        self._obs_stats = np.zeros(1 + 2 * self.n_obs, np.float64)
-        self._x = np.zeros(self.n_obs, self.dtype)       # normalised observation of the last act
-        self._x_next = np.zeros(self.n_obs, self.dtype)  # normalised observation for the critic
+        # own cache lines (aligned_zeros): the critic's helper thread reads and writes some of these
+        self._obs_stats = aligned_zeros(1 + 2 * self.n_obs, np.float64)
+        self._x = aligned_zeros(self.n_obs, self.dtype)       # normalised observation of the last act
+        self._x_next = aligned_zeros(self.n_obs, self.dtype)  # normalised observation for the critic
         # Welford count, mean, M2 of the return trace u: Python floats (NumPy scalar arithmetic costs
         # ~0.1-0.2 µs per operation on the per-step path)
         self._rs_count = self._rs_mean = self._rs_m2 = 0.0
@@ -193,6 +199,22 @@ class Agent:
         self._reward_trace = 0.0
         self._sign = 1.0
         self._reset_flags()
+        # the critic's learning pass on a helper thread (controller.critic_thread), or None
+        self._critic_thread = (CriticThread(self.critic.private_state, self._obs_stats, self._x_next,
+                                            self.n_obs) if critic_thread else None)
+
+    # ------------------------------------------------------------------ helper thread
+    def sync(self):
+        """Wait until the critic's helper thread (``critic_thread=True``) has finished the pass it was
+        given; afterwards the critic's arrays may be read or written. Every method of the agent does this
+        itself; call it before reading ``agent.critic`` directly. A no-op without the thread."""
+        if self._critic_thread is not None:
+            self._critic_thread.wait()
+
+    def close(self):
+        """Stop the critic's helper thread, if any (also done when the agent is garbage-collected)."""
+        if self._critic_thread is not None:
+            self._critic_thread.close()
 
     # ------------------------------------------------------------------ episode bookkeeping
     def _reset_flags(self):
@@ -211,6 +233,7 @@ class Agent:
         self._reset_flags()
 
     def _start_episode(self):
+        self.sync()
         for net in (self.actor, self.critic):
             net.reset_state()
             net.reset_traces()
@@ -397,14 +420,30 @@ class Agent:
         ent = self._ent_coef * self._sign
         if self.discrete:
             idx = int(self.action[0]) if applied is None else self._applied_index(applied)
-            step_p, step_v = AS.credit_categorical_and_apply(
-                a, c, self._x, self.n_actions, idx, ent, self._decay, delta, self._alpha,
-                self._kappa_policy, self._kappa_value, accumulate, self._per_group)
+            if self._critic_thread is not None:
+                worker = self._critic_thread
+                step_p, step_v, request = AS.credit_categorical_and_apply_threaded(
+                    a, self.critic.zl1, worker.ctl, worker.args, self._x, self.n_actions, idx, ent,
+                    self._decay, delta, self._alpha, self._kappa_policy, self._kappa_value, accumulate,
+                    self._per_group)
+                worker.submitted(request)
+            else:
+                step_p, step_v = AS.credit_categorical_and_apply(
+                    a, c, self._x, self.n_actions, idx, ent, self._decay, delta, self._alpha,
+                    self._kappa_policy, self._kappa_value, accumulate, self._per_group)
         else:
             act = self.action if applied is None else self._applied_array(applied)
-            step_p, step_v = AS.credit_gaussian_and_apply(
-                a, c, self._x, act, self._low, self._high, ent, self._decay, delta, self._alpha,
-                self._kappa_policy, self._kappa_value, accumulate, self._per_group)
+            if self._critic_thread is not None:
+                worker = self._critic_thread
+                step_p, step_v, request = AS.credit_gaussian_and_apply_threaded(
+                    a, self.critic.zl1, worker.ctl, worker.args, self._x, act, self._low, self._high, ent,
+                    self._decay, delta, self._alpha, self._kappa_policy, self._kappa_value, accumulate,
+                    self._per_group)
+                worker.submitted(request)
+            else:
+                step_p, step_v = AS.credit_gaussian_and_apply(
+                    a, c, self._x, act, self._low, self._high, ent, self._decay, delta, self._alpha,
+                    self._kappa_policy, self._kappa_value, accumulate, self._per_group)
         stats = self.stats
         stats["alpha_eff_value"] = step_v
         stats["alpha_eff_policy"] = step_p
@@ -424,9 +463,14 @@ class Agent:
             raise RuntimeError("Agent.learn: call act(obs) before each learn(...)")
         self._acted = False
         bad = self._bad_current
+        self.sync()
         self._critic_catch_up()
-        bad_next, v_next = AS.critic_observe(self.critic.state, next_obs, self._obs_stats, self._x_next,
-                                             self._normalize, False)
+        if self._critic_thread is not None and next_obs.dtype == np.float64:
+            # on the helper, whose core keeps the critic's arrays in its cache
+            bad_next, v_next = self._critic_thread.observe(next_obs, self._normalize)
+        else:
+            bad_next, v_next = AS.critic_observe(self.critic.state, next_obs, self._obs_stats, self._x_next,
+                                                 self._normalize, False)
         if bad_next >= 0:
             self._non_finite(f"next_obs[{bad_next}] = {next_obs[bad_next]}")
         self._transition(float(reward), v_next, bad_next < 0, bool(terminated), bool(truncated), bad, True,
@@ -437,6 +481,7 @@ class Agent:
         """Learning for the transition that ended in obs, after ``act(obs)`` already ran (unless obs is
         terminal). See the module docstring; the loop then calls ``credit`` with the applied action."""
         obs = self._check_obs(obs, "obs")
+        self.sync()
         if self._acted:   # act(obs) normalised it already
             ok = not self._bad_current
             bad = self._bad_previous
@@ -454,6 +499,7 @@ class Agent:
     def credit(self, applied_action=None):
         """Tell the learner the action actually sent for the last act (after clipping/safety); computes
         the actor's gradient for it. ``None``: the action act() returned."""
+        self.sync()
         self._critic_catch_up()
         if self._skip_credit:
             self._skip_credit = False
@@ -470,6 +516,7 @@ class Agent:
         both networks restart from zero (truncated history), so the next ``credit`` is cheap too.
         Counted in stats["skipped"]."""
         obs = self._check_obs(obs, "obs")
+        self.sync()
         if self._acted:
             x = self._x
         else:
@@ -501,6 +548,7 @@ def agent_arrays(agent):
     """Every array that defines the agent's learning state (views, not copies): both networks'
     parameters, gradients, eligibility traces, activations, cell states and RTRL traces, the normaliser
     and reward-scaling statistics, the last normalised observations, the pre-drawn noise and the action."""
+    agent.sync()
     out = {}
     for name, net in (("actor", agent.actor), ("critic", agent.critic)):
         for key, arr in net.arrays().items():
@@ -541,6 +589,7 @@ def load_agent(path, agent):
     from controller.checkpoint import CheckpointError, check_arrays, copy_arrays, load_arrays
 
     arrays, meta = load_arrays(path)
+    agent.sync()
     expected = agent_meta(agent)
     diffs = [f"{k}: checkpoint has {meta.get(k)!r}, agent has {expected[k]!r}"
              for k in ("config", "n_obs", "n_actions", "discrete") if meta.get(k) != expected[k]]

@@ -101,7 +101,7 @@ class RTUCell:
         slabs = L.RTU_MAT_SLABS_LINEAR if self._variant == L.VARIANT_LINEAR else L.RTU_MAT_SLABS_NONLINEAR
         self.vec = aligned_zeros((L.RTU_VEC_ROWS, n), self.dtype)
         self.mat = slab_array(slabs, d, n, self.dtype)  # input-major: public (n, d) arrays are slab.T
-        self.dx = np.zeros(d, self.dtype)
+        self.dx = aligned_zeros(d, self.dtype)  # own cache lines: the critic thread writes it
 
         rng = np.random.default_rng(seed)
         nu_log, theta_log = ring_init(rng, n, r_min, r_max, max_phase)
@@ -257,7 +257,7 @@ class LRUCell:
         self.mat = slab_array(L.LRU_MAT_SLABS, d, n, self.dtype)  # input-major: public (n, d) = slab.T
         self.cmat = aligned_zeros((L.LRU_CMAT_SLABS, m, n), self.dtype)
         self.y = np.zeros(m, self.dtype)
-        self.dx = np.zeros(d, self.dtype)
+        self.dx = aligned_zeros(d, self.dtype)  # own cache lines: the critic thread writes it
 
         rng = np.random.default_rng(seed)
         nu_log, theta_log = ring_init(rng, n, r_min, r_max, max_phase)

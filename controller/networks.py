@@ -34,7 +34,7 @@ from controller.cells import LRUCell, RTUCell
 from controller.kernels import dense as D
 from controller.kernels import layout as L
 from controller.kernels import agent_step as AS
-from controller.kernels.netstate import KIND_LRU, KIND_NONE, KIND_RTU, NetState
+from controller.kernels.netstate import FIELDS, KIND_LRU, KIND_NONE, KIND_RTU, NetState
 
 CELL_KINDS = ("rtu-linear", "rtu-nonlinear", "lru", "none")
 
@@ -180,7 +180,7 @@ class Network:
         self.n_params = sum(p.size for p, _, _ in full)
 
         # [||z||_1 of the dense layers, ||z||_1 of the cell] after the last accumulation (kernels write it)
-        self.zl1 = np.zeros(2, np.float64)
+        self.zl1 = aligned_zeros(2, np.float64)   # a cache line of its own (another thread may write it)
         self.state = self._make_state()
 
     def _make_state(self):
@@ -191,7 +191,7 @@ class Network:
         kind[3] = int(self.fused_traces)
         official = np.zeros(1, np.int64)
         vec, mat, cmat = np.zeros((1, 1), dt), np.zeros((1, 1, 1), dt), np.zeros((1, 1, 1), dt)
-        dx = np.zeros(self.lay[D.LAY_H], dt)
+        dx = aligned_zeros(self.lay[D.LAY_H], dt)
         if isinstance(c, RTUCell):
             kind[:3] = KIND_RTU, c._variant, c._act
             official[0] = c._official
@@ -204,8 +204,22 @@ class Network:
         self._kind, self._official = kind, official
         self._sc = np.zeros(4, dt)
         groups = [a for g in self._groups[1:] for a in g]
-        return NetState(self.P, self.G, self.Z, self.A, self.lay, kind, official, vec, mat, cmat, self.y,
-                        dx, *groups, self._sc, self.zl1)
+        self._state_fields = (self.P, self.G, self.Z, self.A, self.lay, kind, official, vec, mat, cmat,
+                              self.y, dx, *groups, self._sc, self.zl1)
+        return NetState(*self._state_fields)
+
+    def private_state(self):
+        """Another NetState over the same arrays, for a kernel running on another thread (the critic's
+        helper, controller.critic_thread): built by the calling thread, so that the struct, its
+        reference counts and copies of the small read-only arrays (lay, kind, official) and its own
+        scratch ``sc`` come from that thread's allocator and share no cache line with the structures
+        the main thread keeps touching. (Shared lines made the helper's pass 5-7x slower, at random.)"""
+        fields = list(self._state_fields)
+        for name in ("lay", "kind", "official", "sc"):
+            i = FIELDS.index(name)
+            fields[i] = aligned_zeros(fields[i].shape, fields[i].dtype)
+            fields[i][...] = self._state_fields[i]
+        return NetState(*fields)
 
     # ------------------------------------------------------------------ hot path
     def forward(self, x):

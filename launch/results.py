@@ -10,7 +10,8 @@ Layout of ``<run dir>/``:
 * ``monitor.csv``: episodes in Stable-Baselines3's Monitor format: a first line
   ``#{"t_start": <unix s>, "env_id": "<id>"}``, the header ``r,l,t``, then one row per episode
   (return, length, seconds since t_start);
-* ``latency.json``: act / learn / act+learn latency summaries in µs and their log-bin histograms;
+* ``latency.json``: act / learn / act+learn latency summaries in µs and their log-bin histograms, and
+  the same for the simulator's ``env.step`` (train runs), measured in the same loop;
 * ``summary.json``: final counters; ``checkpoints/ckpt-<step>.npz`` (``.npz.bad``: set aside on resume
   as corrupt or mismatched); ``learning_curve.png`` and
   ``latency.png``.

@@ -87,6 +87,9 @@ class TrainConfig:
     """results folder; "" = results/train/<env>-<cell>-seed<k>-<timestamp>"""
     agent: AgentConfig = AgentConfig()
     """the learner (controller.agent.AgentConfig)"""
+    critic_thread: bool = False
+    """run the critic's learning pass on a helper thread, overlapped with the next act and env.step
+    (controller.critic_thread: needs a spare core, which it keeps busy; checkpoints load across it)"""
 
     def __post_init__(self):
         check(self.env_id != "", "env_id", "a gymnasium id", self.env_id)
@@ -322,8 +325,10 @@ class Trainer:
                               f"{type(err).__name__}: {err}") from None
         echo("  loading the agent's compiled kernels (the first run on a machine compiles them: "
              "about 30 s)")
-        self.agent = Agent(self.env.observation_space, self.env.action_space, cfg.agent, seed=cfg.seed)
+        self.agent = Agent(self.env.observation_space, self.env.action_space, cfg.agent, seed=cfg.seed,
+                           critic_thread=cfg.critic_thread)
         self.h_act, self.h_learn, self.h_tick = LogHistogram(), LogHistogram(), LogHistogram()
+        self.h_env = LogHistogram()   # env.step, for the agent-vs-simulator comparison
         self.step = 0
         self.episodes = 0
         self.ep_return = 0.0
@@ -398,7 +403,9 @@ class Trainer:
         self.recent = [float(v) for v in run["recent"]]
         self.wall_before = float(run["wall_s"])
         self.t_start = float(run["t_start"])
-        for name, h in (("act", self.h_act), ("learn", self.h_learn), ("tick", self.h_tick)):
+        for name, h in self._histograms():
+            if name not in run["hist"]:   # checkpoints from before the env.step histogram
+                continue
             hs = run["hist"][name]
             h.counts[...] = arrays[f"run.hist_{name}"]
             h.count, h.total, h.max, h.min = hs["count"], hs["total"], hs["max"], hs["min"]
@@ -438,6 +445,9 @@ class Trainer:
         return self.wall_before + (time.monotonic() - t0 if t0 is not None else 0.0)
 
     # ------------------------------------------------------------------ checkpoints and guard
+    def _histograms(self):
+        return (("act", self.h_act), ("learn", self.h_learn), ("tick", self.h_tick), ("env", self.h_env))
+
     def learner_finite(self):
         """True when every parameter, trace and statistic array of the learner is finite."""
         from controller.agent import agent_arrays
@@ -464,7 +474,7 @@ class Trainer:
         env_arrays, env_meta = capture_env_state(self.env)
         hist = {}
         arrays = {k: np.array(v, copy=True) for k, v in agent_arrays(self.agent).items()}
-        for name, h in (("act", self.h_act), ("learn", self.h_learn), ("tick", self.h_tick)):
+        for name, h in self._histograms():
             arrays[f"run.hist_{name}"] = h.counts.copy()
             hist[name] = {"count": h.count, "total": h.total, "max": h.max, "min": h.min}
         arrays["run.obs"] = np.array(self.obs, copy=True)
@@ -523,14 +533,16 @@ class Trainer:
         self._log({"kind": "periodic", "step": self.step, "steps_per_s": round(sps, 1),
                    "episodes": self.episodes, "recent_return": R.finite_or_none(self._recent_return()),
                    "act_us": self.h_act.summary_us(), "learn_us": self.h_learn.summary_us(),
-                   "tick_us": self.h_tick.summary_us(), "updates": s["updates"], "skipped": s["skipped"],
+                   "tick_us": self.h_tick.summary_us(), "env_step_us": self.h_env.summary_us(),
+                   "updates": s["updates"], "skipped": s["skipped"],
                    "refused": s["refused"], "non_finite_inputs": s["non_finite_inputs"],
                    "rollbacks": self.rollbacks, "late_ticks": self.late_ticks})
 
     def latency_record(self):
         out = {"units": "microseconds", "budget_us": self.cfg.latency_budget_us,
                "pace": self.cfg.pace}
-        for name, h in (("act", self.h_act), ("learn", self.h_learn), ("act_learn", self.h_tick)):
+        for name, h in (("act", self.h_act), ("learn", self.h_learn), ("act_learn", self.h_tick),
+                        ("env_step", self.h_env)):
             summary = h.summary_us()
             summary["p90"] = h.quantile(0.90) / 1e3
             summary["p999"] = h.quantile(0.999) / 1e3
@@ -572,6 +584,7 @@ class Trainer:
         env, agent = self.env, self.agent
         act, learn, env_step = agent.act, agent.learn, env.step
         rec_act, rec_learn, rec_tick = self.h_act.record, self.h_learn.record, self.h_tick.record
+        rec_env = self.h_env.record
         stats = agent.stats
         clock_ns = time.perf_counter_ns
         bound = cfg.divergence_delta
@@ -595,6 +608,7 @@ class Trainer:
             rec_act(t1 - t0)
             rec_learn(t3 - t2)
             rec_tick(t1 - t0 + t3 - t2)
+            rec_env(t2 - t1)
             self.step += 1
             self.ep_return += float(reward)
             self.ep_length += 1
@@ -663,7 +677,8 @@ class Trainer:
                    "wall_s": round(self._wall(), 2), "updates": s["updates"], "skipped": s["skipped"],
                    "refused": s["refused"], "non_finite_inputs": s["non_finite_inputs"],
                    "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
-                   "act_learn_us": lat["act_learn"], "checkpoint": path.name if path else None,
+                   "act_learn_us": lat["act_learn"], "env_step_us": lat["env_step"],
+                   "critic_thread": cfg.critic_thread, "checkpoint": path.name if path else None,
                    "env_state": self.env_kind}
         (self.dir / R.SUMMARY).write_text(json.dumps(summary, indent=1))
         self._log({"kind": "end", "step": self.step, "reason": summary["stop_reason"],
@@ -671,6 +686,7 @@ class Trainer:
         self.metrics_file.close()
         self.monitor_file.close()
         self.env.close()
+        self.agent.close()
         summary["plots"] = []
         if cfg.plots:
             from launch.plot import plot_run
@@ -685,7 +701,9 @@ def format_summary(summary, run_dir):
     lines = [f"{summary['env_id']} {summary['cell']} seed {summary['seed']}: {summary['steps']} steps, "
              f"{summary['episodes']} episodes in {summary['wall_s']:.1f} s ({summary['stop_reason']})",
              f"  return: first 10 episodes {fmt(first)} -> last 10 episodes {fmt(last)}",
-             f"  act+learn: p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us, max {lat['max']:.0f} us; "
+             f"  act+learn: p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us, max {lat['max']:.0f} us "
+             f"(env.step p50 {summary['env_step_us']['p50']:.0f} us"
+             f"{'; critic on a helper thread' if summary['critic_thread'] else ''}); "
              f"updates {summary['updates']}, refused {summary['refused']}, rollbacks {summary['rollbacks']}",
              f"  results in {run_dir}"]
     if summary["stop_reason"] != "steps reached":

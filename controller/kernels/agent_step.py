@@ -33,6 +33,7 @@ from controller.kernels.rtu import (
     rtu_forward, rtu_refresh_coefficients, rtu_traces_grad, rtu_traces_grad_accumulate,
     rtu_traces_grad_apply_accumulate,
 )
+from controller.kernels.sync import load_acquire, store_release
 from controller.kernels.traces import _accumulate, _apply, _apply_accumulate
 
 
@@ -310,3 +311,72 @@ def credit_categorical_and_apply(actor, critic, x, k, action, ent_coef, decay, d
     categorical_dout(actor.A, actor.lay, k, action, ent_coef)
     return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value,
                              critic_accumulate, per_group)
+
+
+# ----------------------------------------------------------------------------- critic on a helper thread
+# Layout of the hand-over arrays between the agent and its critic thread (controller.critic_thread,
+# controller.kernels.worker): ctl int64 (CTL_SIZE,), args float64 (ARGS_SIZE,).
+CTL_REQUEST = 0     # number of the last pass requested (the main thread releases it; < 0: stop)
+CTL_DONE = 1        # number of the last pass finished (the helper releases it)
+CTL_READY = 2       # 1 once the helper runs
+CTL_SIZE = 8        # one 64-byte cache line
+ARG_STEP = 0        # OP_APPLY: net_apply(critic, step, cell step, accumulate, decay)
+ARG_CELL_STEP = 1
+ARG_ACCUMULATE = 2
+ARG_DECAY = 3
+ARG_OP = 4          # OP_APPLY or OP_OBSERVE
+ARG_NORMALIZE = 5   # OP_OBSERVE: critic_observe(critic, obs copy, stats, x_next, normalize, False)
+ARG_RESULT = 6      # OP_OBSERVE result: V(obs) (float64)
+ARG_BAD = 7         # OP_OBSERVE result: first non-finite obs index or -1
+ARGS_SIZE = 8
+OP_APPLY = 0
+OP_OBSERVE = 1
+
+
+@kernel
+def request_critic_pass(ctl, args, step, cell_step, accumulate, decay):
+    """Write the critic pass's arguments into args, then release the next request number in ctl (the
+    helper acquires it, so it sees the arguments and every array written before). Returns the number."""
+    args[ARG_STEP] = step
+    args[ARG_CELL_STEP] = cell_step
+    args[ARG_ACCUMULATE] = 1.0 if accumulate else 0.0
+    args[ARG_DECAY] = decay
+    args[ARG_OP] = OP_APPLY
+    request = load_acquire(ctl, CTL_REQUEST) + 1
+    store_release(ctl, CTL_REQUEST, request)
+    return request
+
+
+@kernel
+def _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, decay, delta, alpha, kappa_policy,
+                               kappa_value, critic_accumulate, per_group):
+    """``_credit_and_apply`` with the critic's pass handed to its helper thread first (its step sizes
+    need only the critic's recorded trace norms critic_zl1), so that it runs while this thread does the
+    actor's credit and ObGD step. Returns (α_eff of the actor, α_eff of the critic, request number)."""
+    step_v, cell_v = obgd_steps(alpha, kappa_value, delta, critic_zl1, per_group)
+    request = request_critic_pass(ctl, args, step_v * delta, cell_v * delta, critic_accumulate, decay)
+    net_backward_accumulate(actor, x, decay)
+    step_p, cell_p = obgd_steps(alpha, kappa_policy, delta, actor.zl1, per_group)
+    net_apply(actor, step_p * delta, cell_p * delta, False, decay)
+    return step_p, step_v, request
+
+
+@kernel
+def credit_gaussian_and_apply_threaded(actor, critic_zl1, ctl, args, x, action, low, high, ent_coef, decay,
+                                       delta, alpha, kappa_policy, kappa_value, critic_accumulate,
+                                       per_group):
+    """``credit_gaussian_and_apply`` with the critic's pass on the helper thread
+    (``_credit_and_apply_threaded``). Returns (α_eff actor, α_eff critic, request number)."""
+    gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
+    return _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, decay, delta, alpha, kappa_policy,
+                                      kappa_value, critic_accumulate, per_group)
+
+
+@kernel
+def credit_categorical_and_apply_threaded(actor, critic_zl1, ctl, args, x, k, action, ent_coef, decay,
+                                          delta, alpha, kappa_policy, kappa_value, critic_accumulate,
+                                          per_group):
+    """As credit_gaussian_and_apply_threaded for a categorical policy."""
+    categorical_dout(actor.A, actor.lay, k, action, ent_coef)
+    return _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, decay, delta, alpha, kappa_policy,
+                                      kappa_value, critic_accumulate, per_group)

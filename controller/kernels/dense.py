@@ -307,22 +307,22 @@ def head_backward_apply(y, P, A, Z, lay, step, decay, do_apply):
     l1 = 0.0
     for i in range(h2):
         dhid[i] = 0.0
+    # 2-D indexing, no per-row views (each view is an atomic reference-count update; see
+    # rtu_traces_grad_apply_accumulate)
     for o in range(k):
         g = dout[o]
-        w = wo[o]
-        z = zwo[o]
         for i in range(h2):
-            dhid[i] += g * w[i]
+            dhid[i] += g * wo[o, i]
         if do_apply:
             bo[o] += step * zbo[o]
             for i in range(h2):
-                w[i] += step * z[i]
+                wo[o, i] += step * zwo[o, i]
         v = decay * zbo[o] + g
         zbo[o] = v
         l1 += abs(v)
         for i in range(h2):
-            v = decay * z[i] + g * hid[i]
-            z[i] = v
+            v = decay * zwo[o, i] + g * hid[i]
+            zwo[o, i] = v
             l1 += abs(v)
     _activation_slope_times(hid, dhid, lay[LAY_ACT])
     if lay[LAY_HEAD_LN]:
@@ -331,19 +331,17 @@ def head_backward_apply(y, P, A, Z, lay, step, decay, do_apply):
         dy[j] = 0.0
     for i in range(h2):
         g = dhid[i]
-        w = wh[i]
-        z = zwh[i]
         for j in range(m):
-            dy[j] += g * w[j]
+            dy[j] += g * wh[i, j]
         if do_apply:
             bh[i] += step * zbh[i]
             for j in range(m):
-                w[j] += step * z[j]
+                wh[i, j] += step * zwh[i, j]
         v = decay * zbh[i] + g
         zbh[i] = v
         l1 += abs(v)
         for j in range(m):
-            v = decay * z[j] + g * y[j]
-            z[j] = v
+            v = decay * zwh[i, j] + g * y[j]
+            zwh[i, j] = v
             l1 += abs(v)
     return l1

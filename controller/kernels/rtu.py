@@ -578,66 +578,60 @@ def rtu_traces_grad_apply_accumulate(x, dy, vec, mat, dx, variant, act, step, de
         grn_r[k] = gn
         grt_r[k] = gt
         l1 += abs(gn) + abs(gt)
+    # Direct 3-D indexing, no per-row views: each view would cost an atomic reference-count update,
+    # and on the critic's helper thread those collided with the main thread's (critic_thread.py).
     for j in range(d):
         xj = x[j]
-        w1 = mat[RTU_W1, j]
-        w2 = mat[RTU_W2, j]
-        z1 = mat[RTU_GW1, j]
-        z2 = mat[RTU_GW2, j]
-        a1 = mat[RTU_S1_W1, j]
-        a2 = mat[RTU_S2_W1, j]
         acc = dx.dtype.type(0.0)
         for k in range(n):
-            acc += w1[k] * q1_r[k] + w2[k] * q2_r[k]
+            acc += mat[RTU_W1, j, k] * q1_r[k] + mat[RTU_W2, j, k] * q2_r[k]
         dx[j] = acc
         if do_apply:
             for k in range(n):
-                w1[k] += step * z1[k]
-                w2[k] += step * z2[k]
+                mat[RTU_W1, j, k] += step * mat[RTU_GW1, j, k]
+                mat[RTU_W2, j, k] += step * mat[RTU_GW2, j, k]
         if linear:
             # Two trace slabs: S1_w2 = -S2_w1 and S2_w2 = S1_w1 (DESIGN §3.3)
             for k in range(n):
-                a = a1[k]
-                b = a2[k]
+                a = mat[RTU_S1_W1, j, k]
+                b = mat[RTU_S2_W1, j, k]
                 g = g_r[k]
                 phi = phi_r[k]
                 s1 = g * a - phi * b + eta_r[k] * xj
                 s2 = g * b + phi * a
-                a1[k] = s1
-                a2[k] = s2
+                mat[RTU_S1_W1, j, k] = s1
+                mat[RTU_S2_W1, j, k] = s2
                 d1 = d1_r[k]
                 d2 = d2_r[k]
-                e1 = decay * z1[k] + (d1 * s1 + d2 * s2)
-                e2 = decay * z2[k] + (d2 * s1 - d1 * s2)
-                z1[k] = e1
-                z2[k] = e2
+                e1 = decay * mat[RTU_GW1, j, k] + (d1 * s1 + d2 * s2)
+                e2 = decay * mat[RTU_GW2, j, k] + (d2 * s1 - d1 * s2)
+                mat[RTU_GW1, j, k] = e1
+                mat[RTU_GW2, j, k] = e2
                 l1 += abs(e1) + abs(e2)
         else:
-            b1 = mat[RTU_S1_W2, j]
-            b2 = mat[RTU_S2_W2, j]
             for k in range(n):
                 g = g_r[k]
                 phi = phi_r[k]
                 fp1 = fp1_r[k]
                 fp2 = fp2_r[k]
                 ex = eta_r[k] * xj
-                a = a1[k]
-                b = a2[k]
+                a = mat[RTU_S1_W1, j, k]
+                b = mat[RTU_S2_W1, j, k]
                 sa1 = fp1 * (g * a - phi * b + ex)
                 sa2 = fp2 * (g * b + phi * a)
-                a = b1[k]
-                b = b2[k]
+                a = mat[RTU_S1_W2, j, k]
+                b = mat[RTU_S2_W2, j, k]
                 sb1 = fp1 * (g * a - phi * b)
                 sb2 = fp2 * (g * b + phi * a + ex)
-                a1[k] = sa1
-                a2[k] = sa2
-                b1[k] = sb1
-                b2[k] = sb2
+                mat[RTU_S1_W1, j, k] = sa1
+                mat[RTU_S2_W1, j, k] = sa2
+                mat[RTU_S1_W2, j, k] = sb1
+                mat[RTU_S2_W2, j, k] = sb2
                 d1 = d1_r[k]
                 d2 = d2_r[k]
-                e1 = decay * z1[k] + (d1 * sa1 + d2 * sa2)
-                e2 = decay * z2[k] + (d1 * sb1 + d2 * sb2)
-                z1[k] = e1
-                z2[k] = e2
+                e1 = decay * mat[RTU_GW1, j, k] + (d1 * sa1 + d2 * sa2)
+                e2 = decay * mat[RTU_GW2, j, k] + (d1 * sb1 + d2 * sb2)
+                mat[RTU_GW1, j, k] = e1
+                mat[RTU_GW2, j, k] = e2
                 l1 += abs(e1) + abs(e2)
     return l1
