@@ -75,4 +75,9 @@ def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonl
                 cfg = AgentConfig(cell=cell, dtype=dtype, n_units=2, encoder_width=2, head_width=2)
                 _exercise_agent(Agent(obs_space, action_space, cfg, seed=0), rng)
                 count += 1
+                if cell == "rtu-linear":   # the critic-thread kernels (the same for every cell kind)
+                    agent = Agent(obs_space, action_space, cfg, seed=0, critic_thread=True)
+                    _exercise_agent(agent, rng)
+                    agent.close()
+                    count += 1
     return count, time.perf_counter() - start

@@ -429,11 +429,13 @@ class Trainer:
     def _warm_up(self, agent_cls):
         """Load every compiled kernel on a throwaway agent so that the first timed tick is not a
         compilation (the real agent, env and RNGs are untouched)."""
-        spare = agent_cls(self.env.observation_space, self.env.action_space, self.cfg.agent, seed=self.cfg.seed)
+        spare = agent_cls(self.env.observation_space, self.env.action_space, self.cfg.agent, seed=self.cfg.seed,
+                          critic_thread=self.cfg.critic_thread)
         obs = np.zeros(self.env.observation_space.shape, self.env.observation_space.dtype)
-        for terminated in (False, True):
+        for terminated in (False, False, True):
             spare.act(obs)
             spare.learn(0.0, obs, terminated, False)
+        spare.close()
 
     def _log(self, record):
         record.setdefault("wall_s", round(self._wall(), 3))

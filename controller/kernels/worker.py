@@ -15,7 +15,7 @@ from controller.kernels.agent_step import (
 from controller.kernels.jit import JIT_OPTIONS
 from controller.kernels.sync import load_acquire, sleep_us, store_release
 
-IDLE_POLLS = 10_000_000  # polls (~0.3-1 ns each) without a request before the helper starts to sleep
+IDLE_POLLS = 100_000_000  # polls (~0.3-1 ns each: tens of ms) without a request before the helper sleeps
 IDLE_SLEEP_US = 50    # then it sleeps this long between polls
 
 threaded = njit(nogil=True, **JIT_OPTIONS)
