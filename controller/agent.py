@@ -44,7 +44,7 @@ import numpy as np
 
 from controller.buffers import aligned_zeros
 from controller.config import check
-from controller.critic_thread import CriticThread
+from controller.critic_thread import CriticThread, usable_cpus
 from controller.kernels import agent_step as AS
 from controller.kernels.dense import HIDDEN_ACTIVATIONS
 from controller.networks import Network
@@ -200,6 +200,11 @@ class Agent:
         self._sign = 1.0
         self._reset_flags()
         # the critic's learning pass on a helper thread (controller.critic_thread), or None
+        if critic_thread and usable_cpus() < 2:
+            warnings.warn("Agent: critic_thread=True needs 2 CPUs, this process may use "
+                          f"{usable_cpus()}; running the critic on the calling thread", RuntimeWarning,
+                          stacklevel=2)
+            critic_thread = False
         self._critic_thread = (CriticThread(self.critic.private_state, self._obs_stats, self._x_next,
                                             self.n_obs) if critic_thread else None)
 

@@ -15,6 +15,7 @@ The computation is the same kernel as without the thread, on the same arrays, in
 relative to every other access of the critic: results differ from the single-threaded agent at most in
 the rounding that inlining into a different caller can change (tests/controller/test_critic_thread.py).
 """
+import os
 import threading
 import time
 import weakref
@@ -25,6 +26,14 @@ import numpy as np
 from controller.buffers import aligned_zeros
 from controller.kernels import worker as W
 from controller.kernels.agent_step import ARGS_SIZE, CTL_SIZE
+
+def usable_cpus():
+    """CPUs this process may run on (its affinity mask; os.cpu_count() where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
 
 START_TIMEOUT_S = 600.0  # the helper's first start may compile the whole critic pass
 

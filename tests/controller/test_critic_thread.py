@@ -182,3 +182,14 @@ def test_no_array_allocation_per_step_with_the_thread():
     agent.close()
     assert peak - start < 8 * 1024, (start, peak)
     assert end - start < 4 * 1024, (start, end)
+
+
+def test_with_one_cpu_the_agent_warns_and_runs_single_threaded(monkeypatch):
+    """A helper that polls would take the only core from the caller: refused with a warning."""
+    import controller.agent as agent_module
+
+    monkeypatch.setattr(agent_module, "usable_cpus", lambda: 1)
+    with pytest.warns(RuntimeWarning, match="2 CPUs"):
+        agent = _agent()
+    assert agent._critic_thread is None
+    _run(agent, np.random.default_rng(0), 5)
