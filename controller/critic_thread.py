@@ -1,17 +1,23 @@
-"""The critic's learning pass on a helper thread (``Agent(..., critic_thread=True)``).
+"""The critic on a helper thread (``Agent(..., critic_thread=True)``).
 
-In the gymnasium-order ``learn``, once δ is known the critic's pass (ObGD step, RTRL traces, gradient
-into its eligibility traces: ``agent_step.net_apply``, ~15 µs at the paper size) does not feed the next
-action: only the next ``critic_observe`` needs it. ``CriticThread`` runs it on a second core while the
-calling thread does the actor's credit and step, returns, acts and steps the env; the next ``learn``
-waits for it (``wait``) before touching the critic. The helper is a Python thread that enters one numba
-function (``controller.kernels.worker.serve``) with the GIL released and stays there, polling an int64
-control array with acquire loads (``controller.kernels.sync``); hand-overs cost well under a
-microsecond. Between passes it polls, then yields its core (``sched_yield``) on every further poll: it
-keeps one core busy when nothing else wants it, so use it only with a core to spare (not with as many
-processes as cores, e.g. ``bench learning`` with 2 workers on 2 cores).
+In the gymnasium-order ``learn``, once δ is known the critic's learning pass (ObGD step, RTRL traces,
+gradient into its eligibility traces: ``agent_step.net_apply``, ~15 µs at the paper size) does not feed
+the next action: only the next ``critic_observe`` needs it. ``CriticThread`` keeps the critic on a second
+core and serves two requests: *observe* (normalise s′ and run the critic's forward; the caller waits
+for V(s′), ~4 µs) and the *learning pass*, handed over before the actor's credit so that it runs while
+the calling thread does the actor's credit and step, returns, acts and steps the env; the next ``learn``
+waits for it (``wait``) before touching the critic. Running the observe there too keeps the critic's
+arrays in the helper core's cache (on the main thread, ~200 KB of them crossed between the cores every
+tick).
 
-The computation is the same kernel as without the thread, on the same arrays, in the same order
+The helper is a Python thread that enters one numba function (``controller.kernels.worker.serve``) with
+the GIL released and stays there, polling an int64 control array with acquire loads
+(``controller.kernels.sync``); hand-overs cost well under a microsecond. It keeps one core busy while
+the agent learns; only after ~1e8 polls without a request (tens of ms) does it sleep between polls. So
+use it with a core to spare (not with as many processes as cores, e.g. ``bench learning`` with 2 workers
+on 2 cores); ``Agent`` refuses it with a warning when fewer than 2 CPUs are usable.
+
+The computation is the same kernels as without the thread, on the same arrays, in the same order
 relative to every other access of the critic: results differ from the single-threaded agent at most in
 the rounding that inlining into a different caller can change (tests/controller/test_critic_thread.py).
 """
@@ -26,6 +32,7 @@ import numpy as np
 from controller.buffers import aligned_zeros
 from controller.kernels import worker as W
 from controller.kernels.agent_step import ARGS_SIZE, CTL_SIZE
+
 
 def usable_cpus():
     """CPUs this process may run on (its affinity mask; os.cpu_count() where that is unknown)."""
@@ -42,7 +49,7 @@ class CriticThread:
     """Owns the helper thread of one critic network and the hand-over arrays. make_state: a callable
     returning the critic's NetState, called on the helper thread (``Network.private_state``).
 
-    ``ctl`` (int64, (4,)) and ``args`` (float64, (4,)): see ``controller.kernels.agent_step``. The
+    ``ctl`` (int64, (8,)) and ``args`` (float64, (8,)): see ``controller.kernels.agent_step``. The
     caller submits a pass through ``agent_step.credit_*_and_apply_threaded`` (or ``submit``), records
     the returned request number with ``submitted(request)``, and calls ``wait()`` before any other
     access to the critic's arrays. ``close()`` stops the thread (also at garbage collection).

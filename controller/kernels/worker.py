@@ -1,10 +1,12 @@
-"""The critic helper thread's loop and handoff kernels (``controller.critic_thread``).
+"""The critic helper thread's loop and hand-over kernels (``controller.critic_thread``).
 
-Control array ``ctl`` (int64, (4,)): [REQUEST, DONE, READY, unused]. The main thread writes the pass's
-arguments into ``args`` (float64, (4,): step, cell step, then_accumulate as 0/1, decay), then releases
-REQUEST = previous + 1; the helper acquires it, runs the critic's ``net_apply`` and releases DONE =
-REQUEST. REQUEST < 0 stops the helper. Every hand-over is an acquire/release pair
-(``controller.kernels.sync``), so the arrays written before it are seen complete after it.
+Control array ``ctl`` (int64, (8,), one cache line): [REQUEST, DONE, READY, unused...]. The main thread
+writes a request's arguments into ``args`` (float64, (8,); layout ``agent_step.ARG_*``: the operation,
+OP_APPLY with step, cell step, then_accumulate as 0/1 and decay, or OP_OBSERVE with the normalise flag;
+OP_OBSERVE's results V and the bad-index come back in it), then releases REQUEST = previous + 1; the
+helper acquires it, runs the operation on the critic and releases DONE = REQUEST. REQUEST < 0 stops the
+helper. Every hand-over is an acquire/release pair (``controller.kernels.sync``), so the arrays written
+before it are seen complete after it.
 """
 from numba import njit
 
