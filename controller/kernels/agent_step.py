@@ -5,9 +5,13 @@ the plain array kernels: ``dense`` (encoder, head), ``rtu`` / ``lru`` (the cell,
 ``s.kind[0]``), ``traces`` (eligibility, ObGD), ``heads`` (policy), ``normalize``. A tick is then
 
     act:    act_gaussian / act_categorical     normalise obs -> actor forward -> sample
-    learn:  critic_observe                     normalise s' -> critic forward + RTRL + gradient -> V(s')
+    learn:  critic_observe                     normalise s' -> critic forward -> V(s') (an RTU critic's
+                                               RTRL update and gradient wait for δ: _deferred_learn)
             actor_credit_*                     d log π(a|s) (+ entropy) -> actor RTRL + gradients -> z_π
             agent_apply                        ObGD step of both networks (+ z_v takes ∇V(s'))
+
+(``credit_*_and_apply`` fuse the last two; the ``*_threaded`` variants hand the critic's pass to its
+helper thread, ``controller.critic_thread``.)
 
 ObGD bounds each network's step by its whole ||z||₁, or (``per_group``) the dense layers and the cell
 each by their own share (``NetState.zl1``), see ``obgd_steps``.
@@ -113,9 +117,10 @@ def _deferred_learn(s, step, cell_step, decay, do_apply):
     """The learning pass of a fused-traces network after ``net_forward_backward``: the cell's RTRL
     trace update for that forward; if do_apply, ObGD's w <- w + step z (the cell's parameters:
     cell_step) with the eligibility traces as they are; then z <- decay z + ∇ with the gradient of that
-    forward, computed here (head, cell, encoder) with the parameters before the step. One sweep over each weight array reads w, z (and the RTRL
-    traces) once; the two-pass route wrote a gradient array in the backward and re-read it here.
-    step, cell_step, decay: scalars of the network's dtype. Returns ||z||_1 (shares in s.zl1)."""
+    forward, computed here (head, cell, encoder) with the parameters before the step. One sweep over
+    each weight array reads w, z (and the RTRL traces) once; the two-pass route wrote a gradient array
+    in the backward and re-read it here. step, cell_step, decay: scalars of the network's dtype.
+    Returns ||z||_1 (shares in s.zl1)."""
     h = s.lay[LAY_H]
     m = s.lay[LAY_M]
     a_enc = s.lay[LAY_A_ENC]

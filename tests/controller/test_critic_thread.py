@@ -57,7 +57,8 @@ def test_threaded_critic_learns_what_the_single_threaded_agent_learns(cell, spac
 
 def test_threaded_agent_is_deterministic():
     a, b = _agent(), _agent()
-    np.testing.assert_array_equal(_run(a, np.random.default_rng(1), 200), _run(b, np.random.default_rng(1), 200))
+    acts_a, acts_b = _run(a, np.random.default_rng(1), 200), _run(b, np.random.default_rng(1), 200)
+    np.testing.assert_array_equal(acts_a, acts_b)
     for pa, pb in zip(_params(a), _params(b)):
         np.testing.assert_array_equal(pa, pb)
     a.close()
