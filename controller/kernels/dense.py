@@ -283,6 +283,34 @@ def encoder_backward_apply(genc, P, A, Z, lay, step, decay, do_apply):
 
 
 @kernel
+def _dense_backward_apply(w, b, zw, zb, x, g, gx, step, decay, do_apply, l1):
+    """One Dense layer out = w x + b of the deferred learning pass (``head_backward_apply``): for
+    dL/dout = g (k,) and its input x (d,) of the last forward: gx (d,) = wᵀ g with w before the step;
+    if do_apply, w, b <- w, b + step (zw, zb); then zw, zb <- decay (zw, zb) + (g xᵀ, g). Returns
+    l1 plus the L1 norm of the new traces. 2-D indexing, no per-row views: each view is an atomic
+    reference-count update, and on the critic's helper thread those collided with the main thread's
+    (see rtu_traces_grad_apply_accumulate)."""
+    for j in range(gx.shape[0]):
+        gx[j] = 0.0
+    for o in range(g.shape[0]):
+        go = g[o]
+        for j in range(x.shape[0]):
+            gx[j] += go * w[o, j]
+        if do_apply:
+            b[o] += step * zb[o]
+            for j in range(x.shape[0]):
+                w[o, j] += step * zw[o, j]
+        v = decay * zb[o] + go
+        zb[o] = v
+        l1 += abs(v)
+        for j in range(x.shape[0]):
+            v = decay * zw[o, j] + go * x[j]
+            zw[o, j] = v
+            l1 += abs(v)
+    return l1
+
+
+@kernel
 def head_backward_apply(y, P, A, Z, lay, step, decay, do_apply):
     """The head's part of the deferred learning pass of a network whose gradient was not materialised:
     for dL/dout in A[DOUT] (k,) and the head input y (m,) of the last forward, and for every head
@@ -304,44 +332,8 @@ def head_backward_apply(y, P, A, Z, lay, step, decay, do_apply):
     dout = A[lay[LAY_A_DOUT]:lay[LAY_A_DOUT] + k]
     dhid = A[lay[LAY_A_DHID]:lay[LAY_A_DHID] + h2]
     dy = A[lay[LAY_A_DY]:lay[LAY_A_DY] + m]
-    l1 = 0.0
-    for i in range(h2):
-        dhid[i] = 0.0
-    # 2-D indexing, no per-row views (each view is an atomic reference-count update; see
-    # rtu_traces_grad_apply_accumulate)
-    for o in range(k):
-        g = dout[o]
-        for i in range(h2):
-            dhid[i] += g * wo[o, i]
-        if do_apply:
-            bo[o] += step * zbo[o]
-            for i in range(h2):
-                wo[o, i] += step * zwo[o, i]
-        v = decay * zbo[o] + g
-        zbo[o] = v
-        l1 += abs(v)
-        for i in range(h2):
-            v = decay * zwo[o, i] + g * hid[i]
-            zwo[o, i] = v
-            l1 += abs(v)
+    l1 = _dense_backward_apply(wo, bo, zwo, zbo, hid, dout, dhid, step, decay, do_apply, 0.0)
     _activation_slope_times(hid, dhid, lay[LAY_ACT])
     if lay[LAY_HEAD_LN]:
         _layer_norm_backward(dhid, A[lay[LAY_A_HLN]:lay[LAY_A_HLN] + h2], A[lay[LAY_A_HRSTD]])
-    for j in range(m):
-        dy[j] = 0.0
-    for i in range(h2):
-        g = dhid[i]
-        for j in range(m):
-            dy[j] += g * wh[i, j]
-        if do_apply:
-            bh[i] += step * zbh[i]
-            for j in range(m):
-                wh[i, j] += step * zwh[i, j]
-        v = decay * zbh[i] + g
-        zbh[i] = v
-        l1 += abs(v)
-        for j in range(m):
-            v = decay * zwh[i, j] + g * y[j]
-            zwh[i, j] = v
-            l1 += abs(v)
-    return l1
+    return _dense_backward_apply(wh, bh, zwh, zbh, y, dhid, dy, step, decay, do_apply, l1)

@@ -227,11 +227,15 @@ def test_loop_order_update_credit_and_skip():
     assert agent.stats["episodes"] == 2
 
 
-@pytest.mark.parametrize("cell", ["rtu-linear", "none"])
-def test_no_array_allocation_per_step(cell):
+@pytest.mark.parametrize("cell, critic_thread",
+                         [("rtu-linear", False), ("none", False), ("rtu-linear", True)],
+                         ids=["rtu-linear", "none", "rtu-linear-critic-thread"])
+def test_no_array_allocation_per_step(cell, critic_thread):
     """After warm-up, 300 act+learn steps allocate no array: the peak of traced memory stays within a
-    few KiB of the start (one parameter-sized temporary would add tens of KiB)."""
-    agent = Agent(OBS, BOX, AgentConfig(cell=cell), seed=0)   # paper size: arrays of 100+ KiB
+    few KiB of the start (one parameter-sized temporary would add tens of KiB). With the critic on its
+    helper thread too (its hand-overs)."""
+    agent = Agent(OBS, BOX, AgentConfig(cell=cell), seed=0,   # paper size: arrays of 100+ KiB
+                  critic_thread=critic_thread)
     rng = np.random.default_rng(0)
     obs = [rng.standard_normal(5) for _ in range(8)]
     for t in range(50):
@@ -247,6 +251,7 @@ def test_no_array_allocation_per_step(cell):
         end, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    agent.close()
     assert peak - start < 8 * 1024, (start, peak)
     assert end - start < 4 * 1024, (start, end)
 
