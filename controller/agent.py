@@ -209,6 +209,12 @@ class Agent:
                                             self.n_obs) if critic_thread else None)
 
     # ------------------------------------------------------------------ helper thread
+    @property
+    def uses_critic_thread(self):
+        """True when the critic's learning pass runs on a helper thread (``critic_thread=True`` was
+        asked for and the process may use 2 CPUs; with fewer the agent warned and runs single-threaded)."""
+        return self._critic_thread is not None
+
     def sync(self):
         """Wait until the critic's helper thread (``critic_thread=True``) has finished the pass it was
         given; afterwards the critic's arrays may be read or written. Every method of the agent does this

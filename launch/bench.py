@@ -190,12 +190,13 @@ def machine_info():
 
 def format_table(rows):
     """rows: list of dicts with case, size, dtype, median_us, p90_us, p99_us, calls, speedup."""
-    head = (f"{'case':<40}{'size':<7}{'dtype':<9}{'median µs':>10}{'p90 µs':>10}{'p99 µs':>10}"
+    width = max([40] + [len(r["case"]) + 2 for r in rows])
+    head = (f"{'case':<{width}}{'size':<7}{'dtype':<9}{'median µs':>10}{'p90 µs':>10}{'p99 µs':>10}"
             f"{'calls':>8}{'× numpy':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
         speed = f"{r['speedup']:.1f}" if r.get("speedup") else ""
-        lines.append(f"{r['case']:<40}{r['size']:<7}{r['dtype']:<9}{r['median_us']:>10.2f}"
+        lines.append(f"{r['case']:<{width}}{r['size']:<7}{r['dtype']:<9}{r['median_us']:>10.2f}"
                      f"{r['p90_us']:>10.2f}{r['p99_us']:>10.2f}{r['calls']:>8}{speed:>9}")
     return "\n".join(lines)
 

@@ -11,6 +11,12 @@ times, call by call from Python after a warm-up, on a fixed stream of random obs
 
 The reference in the same process is the same agent without recurrence (``cell: none``, the
 feed-forward baseline); the table's last column is the recurrent agent's median over it.
+
+``critic_thread: true`` builds every agent with ``Agent(..., critic_thread=True)`` (the critic's learning
+pass on a helper thread, ``controller.critic_thread``). Back to back, the next ``act`` then waits for the
+helper's pass, so the thread helps little; ``between_ticks_us`` spins (busy-waits, as ``env.step`` would
+keep the core busy) that many microseconds after each ``learn``, outside the timed region, to stand in
+for the simulator. Rows then say ``[critic thread]`` and ``[+N us between ticks]``.
 """
 import dataclasses
 import sys
@@ -39,6 +45,8 @@ class AgentBenchConfig:
     dtypes: tuple[Literal["float32", "float64"], ...] = ("float32", "float64")
     cells: tuple[Literal["rtu-linear", "rtu-nonlinear", "lru", "none"], ...] = ("rtu-linear", "none")
     seed: int = 0
+    critic_thread: bool = False         # the critic's learning pass on a helper thread (needs 2 CPUs)
+    between_ticks_us: float = 0.0       # busy-wait after each learn, untimed (stands in for env.step)
     output: str = "results/bench_agent.json"
 
     def __post_init__(self):
@@ -47,9 +55,12 @@ class AgentBenchConfig:
         check(len(self.sizes) > 0, "sizes", "at least one of paper, small, large", self.sizes)
         check(len(self.dtypes) > 0, "dtypes", "at least one of float32, float64", self.dtypes)
         check(len(self.cells) > 0, "cells", "at least one cell kind", self.cells)
+        check(isinstance(self.critic_thread, bool), "critic_thread", "true or false", self.critic_thread)
+        check(0.0 <= self.between_ticks_us <= 1e5, "between_ticks_us", "a number of microseconds in [0, 1e5]",
+              self.between_ticks_us)
 
 
-def make_agent(size, dtype, cell, seed):
+def make_agent(size, dtype, cell, seed, critic_thread=False):
     import gymnasium as gym
 
     from controller.agent import Agent, AgentConfig
@@ -58,38 +69,66 @@ def make_agent(size, dtype, cell, seed):
     obs_space = gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float64)
     act_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
     cfg = AgentConfig(cell=cell, n_units=n, encoder_width=enc, head_width=head, dtype=dtype)
-    return Agent(obs_space, act_space, cfg, seed=seed)
+    return Agent(obs_space, act_space, cfg, seed=seed, critic_thread=critic_thread)
+
+
+def spin(microseconds):
+    """Busy-wait (keeps the core busy, like a simulator step) for the given time in microseconds."""
+    if microseconds <= 0:
+        return
+    clock = time.perf_counter_ns
+    end = clock() + int(microseconds * 1e3)
+    while clock() < end:
+        pass
 
 
 def bench_agent(size, dtype, cell, cfg):
-    """{"act": summary, "act+learn": summary} for one agent configuration."""
-    agent = make_agent(size, dtype, cell, cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    stream = rng.standard_normal((1024, agent.n_obs))
-    rewards = rng.standard_normal(1024)
-    i = [0]
+    """{"act": summary, "act+learn": summary, "critic_thread": bool} for one agent configuration (times in
+    microseconds; ``critic_thread``: whether the agent really ran its critic on a helper thread)."""
+    agent = make_agent(size, dtype, cell, cfg.seed, cfg.critic_thread)
+    try:
+        rng = np.random.default_rng(cfg.seed)
+        stream = rng.standard_normal((1024, agent.n_obs))
+        rewards = rng.standard_normal(1024)
+        i = [0]
+        pause = cfg.between_ticks_us
 
-    def tick():
-        k = i[0] = (i[0] + 1) & 1023
-        agent.act(stream[k])
-        agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
+        def tick():
+            k = i[0] = (i[0] + 1) & 1023
+            agent.act(stream[k])
+            agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
 
-    out = {}
-    for _ in range(cfg.warmup_calls):
-        tick()
-    times = np.empty(cfg.calls)
-    clock = time.perf_counter_ns
-    for c in range(cfg.calls):
-        k = i[0] = (i[0] + 1) & 1023
-        t0 = clock()
-        agent.act(stream[k])
-        times[c] = clock() - t0
-        agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
-    out["act"] = summarize(times / 1e3)
-    out["act+learn"] = summarize(time_calls(tick, cfg.calls, cfg.warmup_calls))
-    if agent.stats["refused"] or not np.all(np.isfinite(agent.actor.P)):
-        raise RuntimeError(f"bench agent: the agent refused updates or diverged: {agent.stats}")
-    return out
+        out = {"critic_thread": agent.uses_critic_thread}
+        for _ in range(cfg.warmup_calls):
+            tick()
+            spin(pause)
+        times = np.empty(cfg.calls)
+        clock = time.perf_counter_ns
+        for c in range(cfg.calls):
+            k = i[0] = (i[0] + 1) & 1023
+            t0 = clock()
+            agent.act(stream[k])
+            times[c] = clock() - t0
+            agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
+            spin(pause)
+        out["act"] = summarize(times / 1e3)
+        if pause > 0:
+            # act + learn timed call by call, the untimed pause after each (time_calls has no pause)
+            per_call = np.empty(cfg.calls)
+            for c in range(cfg.calls):
+                t0 = clock()
+                tick()
+                per_call[c] = clock() - t0
+                spin(pause)
+            out["act+learn"] = summarize(per_call / 1e3)
+        else:
+            out["act+learn"] = summarize(time_calls(tick, cfg.calls, cfg.warmup_calls))
+        agent.sync()
+        if agent.stats["refused"] or not np.all(np.isfinite(agent.actor.P)):
+            raise RuntimeError(f"bench agent: the agent refused updates or diverged: {agent.stats}")
+        return out
+    finally:
+        agent.close()
 
 
 def run(cfg, echo=print):
@@ -99,16 +138,20 @@ def run(cfg, echo=print):
         for dtype in cfg.dtypes:
             medians = {}
             results = {}
+            threaded = {}
             for cell in cfg.cells:
                 echo(f"  timing agent {cell:<14} {size:<6} {dtype} ...")
                 results[cell] = bench_agent(size, dtype, cell, cfg)
+                threaded[cell] = results[cell].pop("critic_thread")
                 medians[cell] = {m: s["median_us"] for m, s in results[cell].items()}
             for cell, res in results.items():
+                suffix = (" [critic thread]" if threaded[cell] else "") + (
+                    f" [+{cfg.between_ticks_us:g} us between ticks]" if cfg.between_ticks_us > 0 else "")
                 for mode, s in res.items():
                     ref = medians.get("none", {}).get(mode)
                     ratio = s["median_us"] / ref if ref and cell != "none" else None
                     n_obs, enc, n, head = AGENT_SIZES[size]
-                    rows.append({"case": f"agent {cell} {mode}", "size": size, "dtype": dtype,
+                    rows.append({"case": f"agent {cell} {mode}{suffix}", "size": size, "dtype": dtype,
                                  "obs": n_obs, "encoder": enc, "n": n, "head": head, **s,
                                  "speedup": ratio})
     result = {"config": dataclasses.asdict(cfg), "machine": machine_info(), "rows": rows,

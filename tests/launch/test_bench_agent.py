@@ -56,3 +56,31 @@ def test_bench_learning_smoke_run(tmp_path, capsys):
 def test_bad_values_exit_2_naming_the_key(args, message, capsys):
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("critic_thread", [False, True])
+def test_bench_agent_critic_thread_and_a_pause_between_ticks(tmp_path, monkeypatch, critic_thread):
+    """critic_thread and between_ticks_us reach the agent and the rows, and the pause is not timed.
+    The timing bound is asserted single-threaded only: with the thread, a machine busy with other work
+    (CI, a learning run) can keep the helper off a core for a scheduler slice."""
+    import launch.bench_agent as bench_agent_module
+    from controller.critic_thread import usable_cpus
+
+    spun = []
+    real_spin = bench_agent_module.spin
+    monkeypatch.setattr(bench_agent_module, "spin", lambda us: (spun.append(us), real_spin(us)))
+    out = tmp_path / "agent.json"
+    status = main(["bench", "agent", "--set", "calls=200", "--set", "warmup_calls=20",
+                   "--set", "sizes=[small]", "--set", "dtypes=[float32]", "--set", "cells=[rtu-linear]",
+                   "--set", f"critic_thread={str(critic_thread).lower()}", "--set", "between_ticks_us=2000",
+                   "--set", f"output={out}"])
+    assert status == 0
+    rows = json.loads(out.read_text())["rows"]
+    label = " [critic thread]" if critic_thread and usable_cpus() >= 2 else ""
+    assert {r["case"] for r in rows} == {f"agent rtu-linear act{label} [+2000 us between ticks]",
+                                         f"agent rtu-linear act+learn{label} [+2000 us between ticks]"}
+    assert spun.count(2000) == 20 + 200 + 200          # warm-up, act loop, act+learn loop
+    if not critic_thread:
+        for r in rows:
+            assert 0 < r["median_us"] < 2000            # the 2 ms pause is outside the timed region
