@@ -8,7 +8,8 @@
                                                                 online learning in simulation (launch.train)
     rtu-control deploy [--config FILE] [--set key=value ...]    the real-time loop on a robot adapter
                                                                 (hardware.deploy; default the UDP emulator)
-    rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot)
+    rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot);
+                                                                of bench learning folders with --compare
     rtu-control emulator [--config FILE] [--set key=value ...]  robot emulator over UDP (hardware.emulator)
 
 Each job reads a YAML config (default: the packaged ``launch/configs/<job>.yaml``) plus dotted
@@ -97,7 +98,7 @@ def _cmd_plot(args):
 
     try:
         main_plot(args.run_dirs, compare=args.compare)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         print(f"rtu-control plot: error: {err}", file=sys.stderr)
         return 2
     return 0
@@ -144,9 +145,12 @@ def build_parser():
     _add_config_arguments(p, "emulator.yaml")
     p.set_defaults(func=_cmd_emulator)
     p = sub.add_parser("plot", help="learning-curve and latency plots of training runs")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="results folder(s) of rtu-control train")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="results folder(s) of rtu-control train, or output folders of rtu-control bench "
+                        "learning (with --compare)")
     p.add_argument("--compare", default=None, metavar="FILE",
-                   help="also draw the runs' moving averages on one figure, written to FILE")
+                   help="also draw the runs' moving averages on one figure, written to FILE (bench learning "
+                        "folders: one panel per task, masked and full observation together)")
     p.set_defaults(func=_cmd_plot)
     p = sub.add_parser("warmup", help="compile every kernel for this machine before a run")
     p.set_defaults(func=_cmd_warmup)

@@ -5,6 +5,12 @@ env steps, with a trailing moving average) and ``latency.png`` (log-bin histogra
 act + learn times in µs, the budget marked). Reads ``metrics.jsonl`` (falls back to ``monitor.csv``)
 and ``latency.json``. Several runs also give ``--compare FILE``: their moving averages on one figure.
 
+``rtu-control plot BENCH_DIR [BENCH_DIR ...] --compare FILE`` with output folders of
+``rtu-control bench learning`` (``summary.json`` + ``curves/``) draws one panel per task, the masked
+and the full observation of a task together (``HalfCheetah-P-v5`` and ``HalfCheetah-v5`` in one panel):
+one line per (env id, cell), the mean over seeds of each seed's moving average, shaded ± one standard
+error across seeds.
+
 matplotlib is optional (``pip install 'rtu-control[plot]'``): without it one message is printed and no
 file written.
 """
@@ -142,9 +148,98 @@ def plot_compare(run_dirs, path, window=20, echo=print):
     return Path(path)
 
 
+BENCH_SUMMARY = "summary.json"
+
+
+def task_of(env_id):
+    """The task an env id observes, masked or not: 'HalfCheetah-P-v5' and 'HalfCheetah-v5' ->
+    'HalfCheetah-v5'."""
+    return env_id.replace("-P-v", "-v")
+
+
+def _bench_runs(bench_dir):
+    """The runs of one `bench learning` output folder, each with the path of its episode curve (the
+    recorded path, else the same file under this folder, so that moved folders still plot)."""
+    bench_dir = Path(bench_dir)
+    try:
+        runs = json.loads((bench_dir / BENCH_SUMMARY).read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise FileNotFoundError(f"{bench_dir / BENCH_SUMMARY}: not a bench learning summary ({err})") from None
+    for r in runs:
+        local = bench_dir / "curves" / r["env_id"] / r["cell"] / f"seed{r['seed']}.jsonl"
+        recorded = Path(r.get("curve", ""))
+        r["curve"] = str(recorded if recorded.is_file() else local)
+        if not Path(r["curve"]).is_file():
+            raise FileNotFoundError(f"{bench_dir}: no curve for {r['env_id']} {r['cell']} seed {r['seed']} "
+                                    f"(looked for {recorded} and {local})")
+    return runs
+
+
+def seed_band(curves):
+    """Mean and standard error over seeds of curves (float64 (seeds, points), NaN where a seed has no
+    value yet), point by point over the seeds that have one: ((points,), (points,)); the error is 0 where
+    fewer than two seeds have a value and the mean NaN where none has."""
+    count = np.isfinite(curves).sum(axis=0)
+    total = np.where(np.isfinite(curves), curves, 0.0).sum(axis=0)
+    mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    squares = np.where(np.isfinite(curves), (curves - mean) ** 2, 0.0).sum(axis=0)
+    stderr = np.where(count > 1, np.sqrt(squares / np.maximum(count - 1, 1) / np.maximum(count, 1)), 0.0)
+    return mean, stderr
+
+
+def plot_learning_benches(bench_dirs, path, window=20, echo=print):
+    """One panel per task (``task_of``) over the runs of several `bench learning` folders; one line per
+    (env id, cell): mean over seeds of the moving average of episode returns against env steps, shaded
+    ± one standard error across seeds. Returns the path (None without matplotlib)."""
+    plt = _pyplot(echo)
+    if plt is None:
+        return None
+    runs = [r for d in bench_dirs for r in _bench_runs(d)]
+    tasks = list(dict.fromkeys(task_of(r["env_id"]) for r in runs))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        lines = list(dict.fromkeys((r["env_id"], r["cell"]) for r in runs if task_of(r["env_id"]) == task))
+        for env_id, cell in lines:
+            mine = [r for r in runs if (r["env_id"], r["cell"]) == (env_id, cell)]
+            grid = np.linspace(0, max(r["steps"] for r in mine), 200)
+            curves = []
+            for r in mine:
+                rows = [json.loads(line) for line in open(r["curve"])]
+                if rows:
+                    steps = np.array([x["step"] for x in rows], np.float64)
+                    smooth = R.moving_average(np.array([x["return"] for x in rows], np.float64), window)
+                    curves.append(np.interp(grid, steps, smooth, left=np.nan))
+            if not curves:
+                continue
+            mean, stderr = seed_band(np.array(curves))
+            line, = ax.plot(grid, mean, label=f"{cell}, {env_id} ({len(curves)} seeds)")
+            ax.fill_between(grid, mean - stderr, mean + stderr, color=line.get_color(), alpha=0.2)
+        ax.set_title(task)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(f"episode return (moving average of {window})")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
 def main_plot(run_dirs, compare=None, echo=print):
     """The `rtu-control plot` command; returns the list of written paths. Raises FileNotFoundError
-    naming a folder that is not a training run."""
+    naming a folder that is neither a training run nor a `bench learning` output (with ``--compare``),
+    and ValueError for a mix of both or bench folders without ``--compare``."""
+    benches = [Path(d) for d in run_dirs if (Path(d) / BENCH_SUMMARY).is_file()
+               and not (Path(d) / R.METRICS).exists()]
+    if benches:
+        if len(benches) != len(run_dirs):
+            raise ValueError("give either training run folders or bench learning folders, not both")
+        if not compare:
+            raise ValueError(f"{benches[0]}: a bench learning folder; give --compare FILE for its figure")
+        p = plot_learning_benches(benches, compare, echo=echo)
+        if p is not None:
+            echo(f"wrote {p}")
+        return [p] if p is not None else []
     written = []
     for d in run_dirs:
         d = Path(d)
