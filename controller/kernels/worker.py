@@ -19,8 +19,6 @@ from controller.kernels.sync import load_acquire, sleep_us, store_release
 
 IDLE_POLLS = 100_000_000  # polls (~0.3-1 ns each: tens of ms) without a request before the helper sleeps
 IDLE_SLEEP_US = 50    # then it sleeps this long between polls
-WAIT_SPIN_POLLS = 200_000  # the main thread's polls (~60-200 us; a pass is ~15 us) before it backs off
-WAIT_SLEEP_US = 20    # then it sleeps this long between polls, so a helper kept off its core can run
 
 threaded = njit(nogil=True, **JIT_OPTIONS)
 
@@ -80,22 +78,19 @@ def observe(ctl, args, obs, obs_copy, normalize):
     args[ARG_NORMALIZE] = 1.0 if normalize else 0.0
     request = load_acquire(ctl, CTL_REQUEST) + 1
     store_release(ctl, CTL_REQUEST, request)
-    wait_done(ctl, request)
+    while load_acquire(ctl, CTL_DONE) < request:
+        pass
     return int(args[ARG_BAD]), args[ARG_RESULT]
 
 
 @threaded
 def wait_done(ctl, request):
-    """Poll until the helper has finished pass ``request``; afterwards every array it wrote is visible
-    here. A pass is ~15 µs at the paper size, so this thread spins, but only for WAIT_SPIN_POLLS polls:
-    then it sleeps WAIT_SLEEP_US between polls. On a machine busy with other work the helper can be
-    runnable but off every core; spinning on would hold this core for a whole scheduler slice (measured:
-    p99 of a tick 16 ms), sleeping lets the helper run here. Returns the number of polls."""
+    """Poll until the helper has finished pass ``request`` (a pass is ~15 µs at the paper size, so
+    this thread spins rather than sleeps); afterwards every array it wrote is visible here. Returns the
+    number of polls."""
     polls = 0
     while load_acquire(ctl, CTL_DONE) < request:
         polls += 1
-        if polls >= WAIT_SPIN_POLLS:
-            sleep_us(WAIT_SLEEP_US)
     return polls
 
 
