@@ -122,11 +122,26 @@ def main(argv=None):
                         help="loop.spin: seconds spun (polling the socket) before each release")
     parser.add_argument("--output", default="results/bench_loop.json")
     args = parser.parse_args(argv)
-    seconds = 60.0 if args.long else args.seconds
 
-    ncpu = len(os.sched_getaffinity(0))
+    # the loop pins and may raise the calling thread's scheduling; main() hands both back when it ends
+    # (it is also called in-process, e.g. by the tests, whose later work must not stay on one CPU)
+    affinity, policy0, param0 = os.sched_getaffinity(0), os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        return _run(args, affinity, list(sys.argv[1:] if argv is None else argv))
+    finally:
+        os.sched_setaffinity(0, affinity)
+        try:
+            os.sched_setscheduler(0, policy0, param0)
+        except OSError:
+            pass
+
+
+def _run(args, affinity, argv):
+    """The benchmark of main() (argv: its arguments, recorded in the JSON); returns the exit status."""
+    seconds = 60.0 if args.long else args.seconds
+    ncpu = len(affinity)
     pin = (not args.no_pin) and ncpu >= 2
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = sorted(affinity)
     stats_path = tempfile.mktemp(prefix="rtu-emulator-", suffix=".json")
     safety = SafetyConfig(stale_timeout=0.02, command_timeout=0.1)
     probe = UdpAdapter(UdpConfig(env_id=args.env_id), safety)   # channel tables only: sizes the policy
@@ -204,7 +219,7 @@ def main(argv=None):
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"rate_hz": args.rate, "size": args.size, "seconds": seconds, "policy": policy_name,
                   "pinned": pin, "loop": out, "emulator": emulator, "pass": ok,
-                  "argv": list(sys.argv[1:] if argv is None else argv)}
+                  "argv": argv}
         path.write_text(json.dumps(record, indent=1, default=float))
     return 0 if ok else 1
 
