@@ -19,7 +19,6 @@ import os
 import sys
 import time
 import typing
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -152,42 +151,12 @@ def format_summary(table, last_episodes):
 
 
 def plot_curves(runs, cfg, path, window=20):
-    """One panel per env: mean over seeds of the moving average of episode returns vs env steps."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, axes = plt.subplots(1, len(cfg.env_ids), figsize=(5.5 * len(cfg.env_ids), 4), squeeze=False)
-    grid = np.linspace(0, cfg.steps, 200)
-    for ax, env_id in zip(axes[0], cfg.env_ids):
-        for cell in cfg.cells:
-            curves = []
-            for r in runs:
-                if r["env_id"] != env_id or r["cell"] != cell:
-                    continue
-                rows = [json.loads(line) for line in open(r["curve"])]
-                if not rows:
-                    continue
-                steps = np.array([x["step"] for x in rows])
-                rets = np.array([x["return"] for x in rows])
-                smooth = np.convolve(rets, np.ones(window) / window, mode="full")[:len(rets)]
-                smooth /= np.minimum(np.arange(1, len(rets) + 1), window) / window
-                curves.append(np.interp(grid, steps, smooth, left=np.nan))
-            if curves:
-                with warnings.catch_warnings():  # grid points before a seed's first episode are NaN
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    mean = np.nanmean(curves, axis=0)
-                ax.plot(grid, mean, label=f"{cell} ({len(curves)} seeds)")
-        ax.set_title(env_id)
-        ax.set_xlabel("env steps")
-        ax.set_ylabel(f"episode return (moving average of {window})")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    """One panel per env id of cfg: each (env, cell)'s mean over seeds of the moving average of episode
+    returns vs env steps, ± one standard error (``launch.plot.plot_seed_curves``); None without
+    matplotlib (no message: the summary table is the result)."""
+    from launch.plot import plot_seed_curves
+
+    return plot_seed_curves(runs, path, window, panel_of=lambda env_id: env_id, echo=lambda *_: None)
 
 
 def run(cfg, echo=print):

@@ -188,17 +188,25 @@ def seed_band(curves):
 
 
 def plot_learning_benches(bench_dirs, path, window=20, echo=print):
-    """One panel per task (``task_of``) over the runs of several `bench learning` folders; one line per
-    (env id, cell): mean over seeds of the moving average of episode returns against env steps, shaded
-    ± one standard error across seeds. Returns the path (None without matplotlib)."""
+    """One panel per task (``task_of``) over the runs of several `bench learning` folders (see
+    ``plot_seed_curves``). Returns the path (None without matplotlib)."""
+    runs = [r for d in bench_dirs for r in _bench_runs(d)]
+    return plot_seed_curves(runs, path, window, panel_of=task_of, echo=echo)
+
+
+def plot_seed_curves(runs, path, window=20, panel_of=task_of, echo=print):
+    """Learning curves of `bench learning` runs (dicts with env_id, cell, steps and curve, the path of a
+    JSONL file of episodes with step and return), one panel per ``panel_of(env_id)``, one line per
+    (env id, cell): mean over seeds of each seed's trailing moving average of episode returns against env
+    steps, shaded ± one standard error across seeds (``seed_band``). Returns the path (None without
+    matplotlib)."""
     plt = _pyplot(echo)
     if plt is None:
         return None
-    runs = [r for d in bench_dirs for r in _bench_runs(d)]
-    tasks = list(dict.fromkeys(task_of(r["env_id"]) for r in runs))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        lines = list(dict.fromkeys((r["env_id"], r["cell"]) for r in runs if task_of(r["env_id"]) == task))
+    panels = list(dict.fromkeys(panel_of(r["env_id"]) for r in runs))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        lines = list(dict.fromkeys((r["env_id"], r["cell"]) for r in runs if panel_of(r["env_id"]) == panel))
         for env_id, cell in lines:
             mine = [r for r in runs if (r["env_id"], r["cell"]) == (env_id, cell)]
             grid = np.linspace(0, max(r["steps"] for r in mine), 200)
@@ -214,7 +222,7 @@ def plot_learning_benches(bench_dirs, path, window=20, echo=print):
             mean, stderr = seed_band(np.array(curves))
             line, = ax.plot(grid, mean, label=f"{cell}, {env_id} ({len(curves)} seeds)")
             ax.fill_between(grid, mean - stderr, mean + stderr, color=line.get_color(), alpha=0.2)
-        ax.set_title(task)
+        ax.set_title(panel)
         ax.set_xlabel("env steps")
         ax.set_ylabel(f"episode return (moving average of {window})")
         ax.grid(alpha=0.3)

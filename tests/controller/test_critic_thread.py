@@ -171,4 +171,3 @@ def test_with_one_cpu_the_agent_warns_and_runs_single_threaded(monkeypatch):
         agent = _agent()
     assert agent._critic_thread is None
     _run(agent, np.random.default_rng(0), 5)
-
