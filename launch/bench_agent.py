@@ -19,6 +19,7 @@ keep the core busy) that many microseconds after each ``learn``, outside the tim
 for the simulator. Rows then say ``[critic thread]`` and ``[+N us between ticks]``.
 """
 import dataclasses
+import gc
 import sys
 import time
 from typing import Literal
@@ -115,11 +116,17 @@ def bench_agent(size, dtype, cell, cfg):
         if pause > 0:
             # act + learn timed call by call, the untimed pause after each (time_calls has no pause)
             per_call = np.empty(cfg.calls)
-            for c in range(cfg.calls):
-                t0 = clock()
-                tick()
-                per_call[c] = clock() - t0
-                spin(pause)
+            gc_was_enabled = gc.isenabled()
+            gc.disable()                          # as time_calls does
+            try:
+                for c in range(cfg.calls):
+                    t0 = clock()
+                    tick()
+                    per_call[c] = clock() - t0
+                    spin(pause)
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
             out["act+learn"] = summarize(per_call / 1e3)
         else:
             out["act+learn"] = summarize(time_calls(tick, cfg.calls, cfg.warmup_calls))

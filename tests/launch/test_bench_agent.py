@@ -50,6 +50,8 @@ def test_bench_learning_smoke_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["bench", "agent", "--set", "calls=5"], "calls: expected an integer >= 100, found 5"),
+    (["bench", "agent", "--set", "between_ticks_us=-1"], "between_ticks_us: expected a number of microseconds"),
+    (["bench", "agent", "--set", "critic_thread=maybe"], "critic_thread"),
     (["bench", "learning", "--set", "cells=[gru]"], "cells[0]: expected one of"),
     (["bench", "learning", "--set", "env_kwargs=[1]"], "env_kwargs: expected a mapping with string keys"),
 ])
