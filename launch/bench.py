@@ -71,10 +71,13 @@ class BenchConfig:
 
 
 # ----------------------------------------------------------------------------- timing
-def time_calls(fn, calls, warmup):
-    """Per-call wall times in microseconds (np.ndarray (calls,)) of fn(), after warmup calls."""
+def time_calls(fn, calls, warmup, between=None):
+    """Per-call wall times in microseconds (np.ndarray (calls,)) of fn(), after warmup calls. between
+    (optional, untimed) is called after every call of fn, warm-up included."""
     for _ in range(warmup):
         fn()
+        if between is not None:
+            between()
     times = np.empty(calls)
     clock = time.perf_counter_ns
     gc_was_enabled = gc.isenabled()
@@ -84,6 +87,8 @@ def time_calls(fn, calls, warmup):
             t0 = clock()
             fn()
             times[i] = clock() - t0
+            if between is not None:
+                between()
     finally:
         if gc_was_enabled:
             gc.enable()

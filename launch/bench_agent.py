@@ -19,7 +19,6 @@ keep the core busy) that many microseconds after each ``learn``, outside the tim
 for the simulator. Rows then say ``[critic thread]`` and ``[+N us between ticks]``.
 """
 import dataclasses
-import gc
 import sys
 import time
 from typing import Literal
@@ -113,23 +112,9 @@ def bench_agent(size, dtype, cell, cfg):
             agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
             spin(pause)
         out["act"] = summarize(times / 1e3)
-        if pause > 0:
-            # act + learn timed call by call, the untimed pause after each (time_calls has no pause)
-            per_call = np.empty(cfg.calls)
-            gc_was_enabled = gc.isenabled()
-            gc.disable()                          # as time_calls does
-            try:
-                for c in range(cfg.calls):
-                    t0 = clock()
-                    tick()
-                    per_call[c] = clock() - t0
-                    spin(pause)
-            finally:
-                if gc_was_enabled:
-                    gc.enable()
-            out["act+learn"] = summarize(per_call / 1e3)
-        else:
-            out["act+learn"] = summarize(time_calls(tick, cfg.calls, cfg.warmup_calls))
+        # act + learn; the act loop above has just run warmup_calls + calls whole ticks
+        pause_after = (lambda: spin(pause)) if pause > 0 else None
+        out["act+learn"] = summarize(time_calls(tick, cfg.calls, 0, between=pause_after))
         agent.sync()
         if agent.stats["refused"] or not np.all(np.isfinite(agent.actor.P)):
             raise RuntimeError(f"bench agent: the agent refused updates or diverged: {agent.stats}")

@@ -138,10 +138,17 @@ def plot_compare(run_dirs, path, window=20, echo=print):
         steps, returns = episodes_of(d)
         if steps.size:
             ax.plot(steps, R.moving_average(returns, window), label=Path(d).name)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel(f"episode return (moving average of {window})")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
+    return _save_return_figure(plt, fig, [ax], path, window)
+
+
+def _save_return_figure(plt, fig, axes, path, window):
+    """Label each axes as episode return (moving average of window) against env steps, write fig to
+    path as PNG and close it; returns the Path."""
+    for ax in axes:
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(f"episode return (moving average of {window})")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -223,14 +230,7 @@ def plot_seed_curves(runs, path, window=20, panel_of=task_of, echo=print):
             line, = ax.plot(grid, mean, label=f"{cell}, {env_id} ({len(curves)} seeds)")
             ax.fill_between(grid, mean - stderr, mean + stderr, color=line.get_color(), alpha=0.2)
         ax.set_title(panel)
-        ax.set_xlabel("env steps")
-        ax.set_ylabel(f"episode return (moving average of {window})")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save_return_figure(plt, fig, axes[0], path, window)
 
 
 def main_plot(run_dirs, compare=None, echo=print):

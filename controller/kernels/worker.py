@@ -78,8 +78,7 @@ def observe(ctl, args, obs, obs_copy, normalize):
     args[ARG_NORMALIZE] = 1.0 if normalize else 0.0
     request = load_acquire(ctl, CTL_REQUEST) + 1
     store_release(ctl, CTL_REQUEST, request)
-    while load_acquire(ctl, CTL_DONE) < request:
-        pass
+    wait_done(ctl, request)
     return int(args[ARG_BAD]), args[ARG_RESULT]
 
 
