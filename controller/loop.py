@@ -358,6 +358,21 @@ def undo_realtime(applied):
         gc.enable()
 
 
+def release_memory_lock():
+    """munlockall(2): undo ``LoopConfig.mlockall`` for the whole process (MCL_FUTURE included).
+
+    For in-process callers that ran a loop and go on with other work (benchmarks, tests); a deployed loop
+    keeps its lock until the process exits. Returns True when the call succeeded.
+    """
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.munlockall() == 0
+    except (OSError, AttributeError):
+        return False
+
+
 # ----------------------------------------------------------------------------- the loop
 class ControlLoop:
     """Drives adapter + task + policy at ``config.rate_hz``. ``run()`` returns ``stats.summary()``.

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.loop import ControlLoop, FixedPolicy, LoopConfig
+from controller.loop import ControlLoop, FixedPolicy, LoopConfig, release_memory_lock
 from hardware.safety import SafetyConfig
 from hardware.tasks import TaskConfig, make_task
 from hardware.udp import UdpAdapter, UdpConfig
@@ -123,8 +123,9 @@ def main(argv=None):
     parser.add_argument("--output", default="results/bench_loop.json")
     args = parser.parse_args(argv)
 
-    # the loop pins and may raise the calling thread's scheduling; main() hands both back when it ends
-    # (it is also called in-process, e.g. by the tests, whose later work must not stay on one CPU)
+    # the loop pins, may raise the calling thread's scheduling and may lock the process's memory; main()
+    # hands all three back when it ends (it is also called in-process, e.g. by the tests, whose later work
+    # must not stay on one CPU or keep every page it touches locked)
     affinity, policy0, param0 = os.sched_getaffinity(0), os.sched_getscheduler(0), os.sched_getparam(0)
     try:
         return _run(args, affinity, list(sys.argv[1:] if argv is None else argv))
@@ -134,6 +135,8 @@ def main(argv=None):
             os.sched_setscheduler(0, policy0, param0)
         except OSError:
             pass
+        if args.mlockall:
+            release_memory_lock()
 
 
 def _run(args, affinity, argv):

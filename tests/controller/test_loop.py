@@ -11,7 +11,7 @@ import pytest
 from controller.clock import FakeClock
 from controller.config import ConfigError, load_config
 from controller.loop import (ControlLoop, FixedPolicy, LogHistogram, LoopConfig, RealtimeWarning,
-                             apply_realtime, undo_realtime)
+                             apply_realtime, release_memory_lock, undo_realtime)
 from hardware.base import State
 from hardware.mock import MockAdapter, MockConfig
 from hardware.safety import SafetyConfig
@@ -256,9 +256,7 @@ def test_realtime_options_fall_back_with_one_warning_each():
         pass
     os.sched_setaffinity(0, affinity)
     if done["mlockall"] == "applied":
-        import ctypes
-        import ctypes.util
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").munlockall()
+        assert release_memory_lock()
     refused = sorted(k for k, v in done.items() if v.startswith("refused"))
     warned = sorted(str(w.message).split(":")[0].removeprefix("loop.") for w in caught
                     if issubclass(w.category, RealtimeWarning))
