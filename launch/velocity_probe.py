@@ -247,7 +247,7 @@ def main(argv=None):
     data = record(args.env, args.train_steps, args.record_steps, args.seed)
     np.savez(stem.with_suffix(".npz"), **data)
     print(f"  return before recording (last 10 episodes): {float(data['train_return']):.1f}; "
-          f"{int(data['episode'][-1]) + 1} episodes recorded")
+          f"{int(data['episode'][-1] - data['episode'][0]) + 1} episodes recorded")
     print(f"  {'features / decoder':52s} {'R2 vx':>7s} {'R2 joints':>8s} {'R2 all':>7s}")
     rows = probe(data, seed=args.seed, mlp_epochs=args.mlp_epochs)
     stem.with_suffix(".json").write_text(json.dumps(
