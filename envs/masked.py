@@ -145,7 +145,7 @@ def _check_options(name: str, keep: str, kwargs: dict) -> None:
         )
 
 
-_WRAPPER_KEYS = ("delay", "delay_fill", "noise_std", "noise_seed", "prev_action", "prev_reward")
+_WRAPPER_KEYS = ("delay", "delay_fill", "noise_std", "noise_seed", "prev_action", "prev_reward", "frame_stack")
 
 
 def make_masked(base_id: str, keep: str, wrappers: dict | None = None, **kwargs) -> gym.Env:
@@ -154,7 +154,7 @@ def make_masked(base_id: str, keep: str, wrappers: dict | None = None, **kwargs)
 
     ``wrappers`` (optional dict, also accepted by ``gymnasium.make(id, wrappers={...})``) is passed to
     :func:`envs.wrappers.apply_wrappers` around the mask; keys: ``delay``, ``delay_fill``, ``noise_std``,
-    ``noise_seed``, ``prev_action``, ``prev_reward``.
+    ``noise_seed``, ``prev_action``, ``prev_reward``, ``frame_stack``.
 
     The base env is built from its entry point (no TimeLimit or checker wrappers: ``gymnasium.make`` adds
     those around the masked env, using the base env's ``max_episode_steps``). ``env.unwrapped`` is the base

@@ -4,8 +4,10 @@
 * :class:`ObservationDelay` – the agent sees the observation from ``delay`` steps ago.
 * :class:`PreviousActionReward` – appends the previous action and/or reward to the observation.
 * :func:`apply_wrappers` – stacks them in one documented order: delay → noise → previous action/reward
-  (the delayed observation is the one that gets noise; the appended action and reward are never delayed
-  or noisy, because the agent knows them).
+  → frame stack (the delayed observation is the one that gets noise; the appended action and reward are
+  never delayed or noisy, because the agent knows them; ``frame_stack`` = k > 1 then shows the last k of
+  those observations, flattened: gymnasium's ``FrameStackObservation`` + ``FlattenObservation``, the
+  classic memory baseline for a feed-forward agent).
 
 All are ``gymnasium.Wrapper`` s that record their constructor arguments (so ``gymnasium.make(env.spec)``
 rebuilds them). Parameters are validated at construction; errors are :class:`~envs.errors.EnvConfigError`
@@ -32,6 +34,8 @@ __all__ = [
 
 #: largest allowed observation delay, in env steps.
 MAX_DELAY = 1000
+#: largest allowed frame stack (observations shown at once).
+MAX_FRAME_STACK = 64
 #: largest allowed noise standard deviation (in the observation's own units).
 MAX_NOISE_STD = 1e6
 # mixed into the reset seed so the noise stream differs from the env's own random stream
@@ -208,10 +212,18 @@ def apply_wrappers(
     noise_seed: int | None = None,
     prev_action: bool = False,
     prev_reward: bool = False,
+    frame_stack: int = 1,
 ) -> gym.Env:
-    """Wrap ``env`` in the order delay → noise → previous action/reward, skipping those that are off
-    (``delay == 0``, ``noise_std == 0`` everywhere, ``prev_action`` and ``prev_reward`` both False)."""
+    """Wrap ``env`` in the order delay → noise → previous action/reward → frame stack, skipping those
+    that are off (``delay == 0``, ``noise_std == 0`` everywhere, ``prev_action`` and ``prev_reward`` both
+    False, ``frame_stack == 1``).
+
+    ``frame_stack`` k in [1, MAX_FRAME_STACK]: the observation becomes the last k observations of the
+    inner wrappers, oldest first, flattened to one 1-D Box of k n entries, [o_{t-k+1}, ..., o_t]; right
+    after a reset the missing older ones repeat the reset observation (gymnasium's ``padding_type=
+    "reset"``)."""
     delay = check_int("delay", delay, 0, MAX_DELAY)
+    frame_stack = check_int("frame_stack", frame_stack, 1, MAX_FRAME_STACK)
     if delay:
         env = ObservationDelay(env, delay=delay, fill=delay_fill)
     std = np.asarray(noise_std, dtype=np.float64)
@@ -219,4 +231,8 @@ def apply_wrappers(
         env = GaussianObservationNoise(env, std=noise_std, seed=noise_seed)
     if prev_action or prev_reward:
         env = PreviousActionReward(env, action=bool(prev_action), reward=bool(prev_reward))
+    if frame_stack > 1:
+        _box_1d(env, "frame_stack")
+        env = gym.wrappers.FlattenObservation(
+            gym.wrappers.FrameStackObservation(env, frame_stack, padding_type="reset"))
     return env

@@ -136,3 +136,32 @@ def test_wrappers_through_make_kwargs():
         gym.make("Hopper-P-v5", wrappers={"dealy": 1})
     with pytest.raises(ValueError, match="delay"):
         gym.make("Hopper-P-v5", wrappers={"delay": 5000})
+
+
+def test_frame_stack_shows_the_last_k_observations_oldest_first():
+    k, n = 3, 5
+    env = gym.make("Hopper-P-v5", wrappers={"frame_stack": k})
+    assert env.observation_space.shape == (k * n,)
+    plain, _, _ = rollout(gym.make("Hopper-P-v5"), 7)
+    stacked, _, _ = rollout(env, 7)
+    for t in range(len(plain)):
+        for j in range(k):          # block j holds o_{t-k+1+j}; before the reset, the reset observation
+            np.testing.assert_array_equal(stacked[t, j * n:(j + 1) * n], plain[max(t - k + 1 + j, 0)])
+    # after the inner wrappers: the delayed observation and the appended reward are what gets stacked
+    both = gym.make("Hopper-P-v5", wrappers={"delay": 1, "prev_reward": True, "frame_stack": 2})
+    assert both.observation_space.shape == (2 * (n + 1),)
+    out, _, rews = rollout(both, 5)
+    np.testing.assert_array_equal(out[4, n + 1:2 * n + 1], plain[3])
+    assert out[4, 2 * n + 1] == rews[3] and out[4, n] == rews[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(gym.make("HalfCheetah-P-v5", disable_env_checker=True, wrappers={"frame_stack": 2}),
+                  skip_render_check=True)
+    rebuilt = gym.make(env.spec)
+    assert rebuilt.observation_space == env.observation_space
+
+
+@pytest.mark.parametrize("bad", [0, 65, 1.5, "2"])
+def test_frame_stack_out_of_range_names_the_key(bad):
+    with pytest.raises(ValueError, match="frame_stack"):
+        gym.make("Hopper-P-v5", wrappers={"frame_stack": bad})
