@@ -269,6 +269,17 @@ def test_env_without_saved_state_restarts_its_episode_on_resume(tmp_path):
     assert R.read_metrics(d, "resume")[-1]["episode_continues"] is False
 
 
+def test_stateful_wrappers_make_the_episode_restart_on_resume():
+    # a frame stack (or a delay) holds past observations the checkpoint does not save: restart, not a
+    # silently wrong stack; the bare masked MuJoCo env is restored exactly
+    import gymnasium as gym
+
+    from launch.train import env_state_kind
+    assert env_state_kind(gym.make("Hopper-P-v5")) == "mujoco"
+    assert env_state_kind(gym.make("Hopper-P-v5", wrappers={"frame_stack": 2})) == "restart"
+    assert env_state_kind(gym.make("Hopper-P-v5", wrappers={"delay": 1})) == "restart"
+
+
 # ----------------------------------------------------------------------------- divergence guard
 @pytest.mark.filterwarnings("ignore::controller.agent.NonFiniteInputWarning")
 def test_non_finite_parameters_roll_back_to_the_last_checkpoint(tmp_path):
