@@ -274,6 +274,7 @@ def test_stateful_wrappers_make_the_episode_restart_on_resume():
     # silently wrong stack; the bare masked MuJoCo env is restored exactly
     import gymnasium as gym
 
+    import envs  # noqa: F401  (registers the -P ids)
     from launch.train import env_state_kind
     assert env_state_kind(gym.make("Hopper-P-v5")) == "mujoco"
     assert env_state_kind(gym.make("Hopper-P-v5", wrappers={"frame_stack": 2})) == "restart"
