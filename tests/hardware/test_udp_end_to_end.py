@@ -108,8 +108,8 @@ def check(r):
     # cores (0.94 seen)
     assert out["ticks"] == r["ticks"] and out["stop_reason"] == "done"
     assert out["elapsed_s"] == pytest.approx(out["releases"] * period, rel=0.02)
-    # setup + shutdown: a hang check, not a benchmark (under 1 s in every idle CI run; 1.4 s seen with 6 busy processes on
-    # the 2 cores, 2026-11-28)
+    # setup + shutdown: a hang check, not a benchmark (under 1 s in every idle CI run; 1.4 s seen with
+    # 6 busy processes on the 2 cores, 2026-11-28)
     assert r["wall"] < out["elapsed_s"] + 3.0
     assert out["on_time_fraction"] >= 0.90
     # -- host staleness watchdog: engaged within stale_timeout (+ one period of sampling, + slack)
