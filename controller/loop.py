@@ -330,8 +330,7 @@ def apply_realtime(config, warn=True):
     if config.mlockall:
         try:
             import ctypes
-            import ctypes.util
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc = _libc()
             MCL_CURRENT, MCL_FUTURE = 1, 2
             if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
                 errno = ctypes.get_errno()
@@ -364,13 +363,17 @@ def release_memory_lock():
     For in-process callers that ran a loop and go on with other work (benchmarks, tests); a deployed loop
     keeps its lock until the process exits. Returns True when the call succeeded.
     """
-    import ctypes
-    import ctypes.util
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.munlockall() == 0
+        return _libc().munlockall() == 0
     except (OSError, AttributeError):
         return False
+
+
+def _libc():
+    """The C library through ctypes, errno kept (mlockall / munlockall)."""
+    import ctypes
+    import ctypes.util
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 # ----------------------------------------------------------------------------- the loop

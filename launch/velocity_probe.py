@@ -54,9 +54,8 @@ def record(name, train_steps, record_steps, seed, echo=print):
     keep = mask_indices(observation_layout(base_id, env), "P")
     agent = Agent(env.observation_space, env.action_space, AgentConfig(cell="none"), seed=seed)
     model, data = env.unwrapped.model, env.unwrapped.data
-    joint_dofs = np.array([d for j in range(model.njnt) if not model.joint(j).name.startswith("root")
-                           for d in range(model.jnt_dofadr[j], model.jnt_dofadr[j] + _dofs(model.jnt_type[j]))],
-                          np.int64)
+    joint_dofs = np.array([d for d in range(model.nv)
+                           if not model.joint(model.dof_jntid[d]).name.startswith("root")], np.int64)
     obs, _ = env.reset(seed=seed)
     total = train_steps + record_steps
     rows_obs = np.zeros((record_steps, obs.shape[0]))
@@ -84,10 +83,6 @@ def record(name, train_steps, record_steps, seed, echo=print):
     return {"obs": rows_obs, "masked": rows_obs[:, keep], "qvel": rows_qvel, "episode": rows_ep,
             "joint_dofs": joint_dofs, "train_return": np.array(train_return)}
 
-
-def _dofs(joint_type):
-    """Velocity entries of a MuJoCo joint type: free 6, ball 3, slide and hinge 1."""
-    return {0: 6, 1: 3}.get(int(joint_type), 1)
 
 
 def history_rows(episode, k):
