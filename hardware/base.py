@@ -71,10 +71,14 @@ class State(enum.Enum):
 
 
 class ReadStatus(enum.IntEnum):
-    """What ``read`` returns. ``usable(status)`` is True for OK and HELD."""
-    OK = 0          # a new sample was written into out
-    HELD = 1        # no new sample since the last read; out holds the previous sample (still fresh)
-    STALE = 2       # the staleness watchdog fired: no fresh sample within safety.stale_timeout
+    """What ``read`` returns. ``usable(status)`` is True for OK and HELD.
+
+    Whatever the status, ``out`` never holds a rejected sample: unless the status is OK it holds the
+    newest *accepted* sample (zeros before the first one since activation).
+    """
+    OK = 0          # a new sample was accepted and written into out
+    HELD = 1        # no new sample since the last read; out holds the newest accepted one (still fresh)
+    STALE = 2       # no fresh sample within safety.stale_timeout, or none accepted since activation
     INVALID = 3     # the sample contains NaN or inf (counted as an error)
     ESTOP = 4       # the latched e-stop is engaged (safety.reset_estop() to clear)
     ERROR = 5       # the transport failed (counted as an error)
@@ -152,7 +156,8 @@ class Adapter:
         self._counters = {}
         self._sample_seq = 0
         self._sample_stamp = -math.inf
-        self._last_state = np.zeros(self.n_states)      # the latest usable sample (hold_position)
+        self._last_state = np.zeros(self.n_states)      # the newest accepted sample (held, hold_position)
+        self._have_sample = False                       # a sample was accepted since activation
         self._state_shape = (self.n_states,)
         self._command_shape = (self.n_commands,)
 
@@ -177,6 +182,7 @@ class Adapter:
         target = self._transition("activate")
         self._on_activate()
         self.safety.reset(self._clock_now(now))
+        self._have_sample = False
         self.lifecycle = target
         self.write_safe(self._clock_now(now), 0.0)
         atexit.register(self._at_exit)
@@ -271,7 +277,10 @@ class Adapter:
         """Fill ``out`` (float64, shape (n_states,), written in place) and return a ReadStatus.
 
         Runs the staleness watchdog, the NaN/inf guard and the consecutive-error limit (which calls
-        ``on_error`` and returns ERROR). Legal in INACTIVE and ACTIVE.
+        ``on_error`` and returns ERROR). Legal in INACTIVE and ACTIVE. Only a sample that passed every
+        guard is ever handed on: when the status is not OK, ``out`` is overwritten with the newest
+        accepted sample, so a rejected one (NaN, inf) can neither be held nor linger in ``out``, and
+        HELD before any accepted sample is reported as STALE.
         """
         if self.lifecycle is not State.ACTIVE and self.lifecycle is not State.INACTIVE:
             raise LifecycleError(f"{type(self).__name__}.read(): expected state active or inactive, "
@@ -286,6 +295,14 @@ class Adapter:
         status = self.safety.check_state(now, raw, out, self._sample_seq, self._sample_stamp)
         if status == ReadStatus.OK:
             self._last_state[:] = out
+            self._have_sample = True
+        else:
+            # the adapter's own buffer may hold the rejected sample: hand on only the accepted one
+            out[:] = self._last_state
+            if status == ReadStatus.HELD and not self._have_sample:
+                status = ReadStatus.STALE
+        if status == ReadStatus.INVALID:
+            self.last_error = self.safety.last_rejection
         if self.safety.error_limit_reached():
             self.on_error(f"{self.safety.consecutive_errors} consecutive errors "
                           f"(limit {self.safety.config.max_consecutive_errors}); last: {self.last_error}")

@@ -95,19 +95,19 @@ def filter_command(command, lower, upper, last, max_step, out):
 
 
 @njit(cache=True, error_model="numpy")
-def all_finite(x):
-    """True when every entry of the float64 array x is finite."""
+def first_non_finite(x):
+    """Index of the first NaN or inf entry of the float64 array x, or -1 when every entry is finite."""
     for i in range(x.shape[0]):
         if not np.isfinite(x[i]):
-            return False
-    return True
+            return i
+    return -1
 
 
 def warm_up():
     """Compile (or load from numba's cache) the filter kernels before the first tick."""
     x = np.zeros(1)
     filter_command(x, x - 1.0, x + 1.0, x, np.full(1, np.inf), np.zeros(1))
-    all_finite(x)
+    first_non_finite(x)
 
 
 class SafetyFilter:
@@ -144,6 +144,8 @@ class SafetyFilter:
             raise ConfigError("safety.safe_command: expected position command channels with a "
                               "measured state for hold_position, found none")
         self._zero_or_fixed = self._fixed.copy()
+        self._state_names = tuple(c.name for c in state_channels)
+        self.last_rejection = ""    # why the latest rejected sample was rejected
         self.estopped = False
         self.estop_reason = ""
         self._stale = False
@@ -233,9 +235,12 @@ class SafetyFilter:
             self.note_error()
             status = 5
         elif raw_status == 0 and seq != self._last_seq:
-            if not all_finite(out):
+            bad = first_non_finite(out)
+            if bad >= 0:
                 self.nan_states += 1
                 self.note_error()
+                name = self._state_names[bad] if bad < len(self._state_names) else f"#{bad}"
+                self.last_rejection = f"sample {seq}: state channel {name} is {out[bad]}"
                 return 3  # INVALID
             self._last_seq = seq
             self._last_new_time = now

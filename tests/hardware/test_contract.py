@@ -137,3 +137,44 @@ def test_estop_latches_until_reset(adapter):
         assert usable(wait_usable(adapter, out))
         sent = adapter.write(now(), 0.01, 0.5 * hi)
         assert np.allclose(sent, 0.5 * hi)
+
+
+def test_a_rejected_sample_is_never_handed_on(adapter):
+    """A transport that delivers a NaN/inf sample and then keeps it in its buffer (no new sample) must
+    not get it to the caller: INVALID, then HELD with the newest *accepted* sample, never the bad one."""
+    out = np.zeros(adapter.n_states)
+    with adapter:
+        assert usable(wait_usable(adapter, out))
+        accepted = out.copy()
+        real_read = adapter._read
+        poisoned = np.full(adapter.n_states, np.inf)
+        poisoned[0] = np.nan
+
+        def deliver_bad(now, period, buf):          # a new sample whose values are not finite
+            buf[:] = poisoned
+            adapter._sample_seq += 1
+            adapter._sample_stamp = now
+            return ReadStatus.OK
+
+        def hold_bad(now, period, buf):             # no new sample; the transport's buffer still bad
+            buf[:] = poisoned
+            return ReadStatus.HELD
+
+        adapter._read = deliver_bad
+        assert adapter.read(now(), 0.01, out) == ReadStatus.INVALID
+        assert np.array_equal(out, accepted)
+        assert "is nan" in adapter.safety.last_rejection
+        adapter._read = hold_bad
+        for _ in range(3):
+            status = adapter.read(now(), 0.01, out)
+            assert status in (ReadStatus.HELD, ReadStatus.STALE)
+            assert np.array_equal(out, accepted)
+        adapter._read = real_read
+
+
+def test_held_before_any_accepted_sample_is_not_usable(adapter):
+    out = np.full(adapter.n_states, 7.0)
+    with adapter:
+        adapter._read = lambda now, period, buf: ReadStatus.HELD   # the robot has said nothing yet
+        assert adapter.read(now(), 0.01, out) == ReadStatus.STALE
+        assert not np.any(out == 7.0)

@@ -125,3 +125,41 @@ def test_atexit_backstop_sends_safe_command():
             "a.write(0.0, 0.01, np.array([0.5, 0.5]))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "last [0.0, 0.0] inactive"
+
+
+def test_loop_computes_no_command_from_a_rejected_sample():
+    """Through the real loop: a NaN sample that the transport keeps in its buffer for the following
+    ticks (as a UDP receiver does when no new packet arrives) never reaches the policy's act."""
+    from controller.clock import FakeClock
+    from controller.loop import ControlLoop, FixedPolicy, LoopConfig
+    from hardware.tasks import TaskConfig, TrackTask
+
+    clock = FakeClock()
+    adapter = MockAdapter(MockConfig(joints=2, record=True), SafetyConfig(stale_timeout=0.2))
+    real_read = adapter._read
+    tick = {"k": 0}
+
+    def transport(now, period, buf):
+        k = tick["k"]
+        tick["k"] += 1
+        if k % 10 == 5:                     # a new sample with a NaN joint ...
+            buf[:] = np.nan
+            adapter._sample_seq += 1
+            adapter._sample_stamp = now
+            return ReadStatus.OK
+        if 5 < k % 10 < 9:                  # ... then no news: the transport's buffer still holds it
+            buf[:] = np.nan
+            return ReadStatus.HELD
+        return real_read(now, period, buf)
+
+    adapter._read = transport
+    policy = FixedPolicy(2, 2, gain=np.eye(2), clock=clock, record=True)
+    loop = ControlLoop(adapter, TrackTask(TaskConfig(max_episode_steps=0)), policy,
+                       LoopConfig(rate_hz=100.0, duration=1.0, handle_signals=False, gc_freeze=False),
+                       clock=clock)
+    out = loop.run()
+    acted_on = [obs for kind, obs in policy.log if kind == "act"]
+    assert len(acted_on) == out["acts"] > 50
+    assert all(np.all(np.isfinite(obs)) for obs in acted_on)
+    assert out["safety"]["nan_states"] == 10 and out["held_reads"] >= 30
+    assert all(np.all(np.isfinite(c)) for c in adapter.written)

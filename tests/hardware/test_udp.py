@@ -68,3 +68,24 @@ def test_reset_without_answer_returns_false(robot):
     data, _ = robot.recvfrom(P.MAX_DATAGRAM)
     assert data[3] == P.RESET
     a.shutdown()
+
+
+def test_rejected_inf_sample_is_not_held(robot):
+    """Reproduction of the field report: a valid packet, then one with inf in a joint, then three reads
+    with no new packet. The inf sample is rejected once and never handed on as HELD."""
+    a, addr = connect(robot)
+    out = np.zeros(a.n_states)
+    robot.sendto(P.encode(P.SENSOR, np.arange(5.0), seq=1, stamp_ns=time.monotonic_ns()), addr)
+    assert wait_read(a, out) == ReadStatus.OK
+    bad = np.arange(5.0)
+    bad[2] = np.inf
+    robot.sendto(P.encode(P.SENSOR, bad, seq=2, stamp_ns=time.monotonic_ns()), addr)
+    time.sleep(0.01)
+    statuses = [a.read(time.monotonic(), 0.01, out)]
+    assert statuses[0] == ReadStatus.INVALID and list(out) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    for _ in range(3):
+        statuses.append(a.read(time.monotonic(), 0.01, out))
+        assert list(out) == [0.0, 1.0, 2.0, 3.0, 4.0], statuses
+    assert statuses[1:] == [ReadStatus.HELD] * 3
+    assert "inf" in a.safety.last_rejection and "sample 2" in a.safety.last_rejection
+    a.shutdown()
