@@ -4,6 +4,8 @@
 applies dotted ``key.sub=value`` overrides (values parsed as YAML scalars), and builds ``cls``. Every
 problem is reported with the file, the dotted key, what was expected and what was found:
 
+* a file that cannot be read, is not UTF-8, is not valid YAML or repeats a key in one mapping (YAML
+  would keep the last value silently; the message gives the dotted key and both lines);
 * unknown keys (with the allowed ones listed), a mapping where a value was expected or the reverse;
 * wrong types (``int``, ``float``, ``bool``, ``str``, ``tuple[...]``, ``Literal[...]``, nested
   dataclasses; an int is accepted for a float, a bool never for a number);
@@ -138,15 +140,17 @@ def build_config(cls, data, prefix=""):
 def parse_override(text):
     """'a.b=c' -> (['a', 'b'], value parsed as a YAML scalar)."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected key=value (e.g. bench.calls=20000)")
+        raise ConfigError(f"--set {text!r}: expected key=value (e.g. seed=1)")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected a dotted key before '='")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {text!r}: value is not valid YAML ({err})") from None
+    except _DuplicateKey as err:
+        raise ConfigError(f"--set {text!r}: {err}") from None
     return key.split("."), value
 
 
@@ -166,17 +170,64 @@ def apply_overrides(data, overrides):
     return data
 
 
+class _DuplicateKey(Exception):
+    """A mapping repeats a key (YAML would silently keep the last value)."""
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _check_unique_keys(node, prefix=""):
+    """Raise _DuplicateKey naming the dotted key and both lines when a mapping under node repeats a key."""
+    if isinstance(node, yaml.MappingNode):
+        seen = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:   # '<<: *anchor' merges may be overridden by design
+                continue
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            dotted = f"{prefix}.{name}" if prefix else name
+            line = key_node.start_mark.line + 1
+            if name in seen:
+                raise _DuplicateKey(f"line {line}: duplicate key {dotted!r} (first on line {seen[name]})")
+            seen[name] = line
+            _check_unique_keys(value_node, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique_keys(item, f"{prefix}[{i}]")
+
+
+def _load_yaml(text):
+    """yaml.safe_load that rejects duplicate mapping keys (raises _DuplicateKey or yaml.YAMLError)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_unique_keys(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path):
-    """The mapping in a YAML file, or ConfigError naming the file and the problem."""
+    """The mapping in a YAML file, or ConfigError naming the file and the problem (unreadable, not
+    UTF-8, invalid YAML, a repeated key, not a mapping)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: cannot read config: not UTF-8 text (byte 0x{raw[err.start]:02x} at "
+                          f"offset {err.start})") from None
+    try:
+        data = _load_yaml(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {err}") from None
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path}: {err}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -86,3 +86,36 @@ def test_float_written_without_a_dot_is_a_number(tmp_path):
     assert load_config(C, None, ["eps=2E3"]).eps == 2000.0
     with pytest.raises(ConfigError, match="eps: expected a number, found 'fast'"):
         load_config(C, None, ["eps=fast"])
+
+
+def test_duplicate_keys_are_rejected_naming_file_key_and_lines(tmp_path):
+    path = _write(tmp_path, "steps: 5\nloop:\n  rate_hz: 100\n  rate_hz: 200\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml: line 4: duplicate key 'loop.rate_hz' \(first on line 3\)"):
+        load_config(Outer, path)
+    path = _write(tmp_path, "steps: 5\nname: a\nsteps: 6\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml: line 3: duplicate key 'steps' \(first on line 1\)"):
+        load_config(Outer, path)
+
+
+def test_yaml_merge_keys_may_repeat_a_merged_key(tmp_path):
+    path = _write(tmp_path, "base: &b {rate_hz: 100, mode: paced}\nloop:\n  <<: *b\n  rate_hz: 200\n")
+    from controller.config import read_yaml
+    assert read_yaml(path)["loop"] == {"rate_hz": 200, "mode": "paced"}
+
+
+def test_duplicate_keys_in_an_override_value_are_rejected():
+    with pytest.raises(ConfigError, match=r"--set 'loop=\{rate_hz: 1, rate_hz: 2\}': .*duplicate key 'rate_hz'"):
+        load_config(Outer, None, ["loop={rate_hz: 1, rate_hz: 2}"])
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"latin.yaml: cannot read config: not UTF-8 text \(byte 0xe9 at "
+                                          r"offset 9\)"):
+        load_config(Outer, path)
+
+
+def test_a_directory_is_not_a_config_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read config \(Is a directory\)"):
+        load_config(Outer, tmp_path)
