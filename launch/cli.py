@@ -17,8 +17,10 @@ Each job reads a YAML config (default: the packaged ``launch/configs/<job>.yaml`
 message naming the file, the key, what was expected and what was found.
 """
 import argparse
+import os
 import sys
 from importlib import resources
+from pathlib import Path
 
 from controller.config import ConfigError, load_config
 
@@ -63,18 +65,34 @@ def _cmd_warmup(args):
     return 0
 
 
+def packaged_names(prefix):
+    """Names of the packaged configs of one job: ``train`` -> ["cartpole_p", ...] for the files
+    launch/configs/train_<name>.yaml (the job's own <prefix>.yaml is the default, not listed)."""
+    files = resources.files("launch") / "configs"
+    return sorted(p.name[len(prefix) + 1:-len(".yaml")] for p in files.iterdir()
+                  if p.name.startswith(f"{prefix}_") and p.name.endswith(".yaml"))
+
+
+def _looks_like_path(value):
+    return os.sep in value or value.endswith((".yaml", ".yml"))
+
+
 def resolve_config(value, prefix):
     """A --config value as a path: an existing file, else a packaged configs/ file named value,
-    value.yaml or <prefix>_value.yaml (e.g. ``--config hopper_p`` -> configs/train_hopper_p.yaml)."""
-    from pathlib import Path
-
+    value.yaml or <prefix>_value.yaml (e.g. ``--config hopper_p`` -> configs/train_hopper_p.yaml).
+    ConfigError when a path (with a separator or a .yaml suffix) does not exist, or no packaged
+    config has that name."""
     if value is None or Path(value).exists():
         return value
+    if _looks_like_path(value):
+        raise ConfigError(f"--config {value}: no such file")
     for name in (value, f"{value}.yaml", f"{prefix}_{value}", f"{prefix}_{value}.yaml"):
         candidate = packaged_config(name)
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"--config {value}: no such file, and no packaged launch/configs/{prefix}_{value}.yaml")
+    names = ", ".join(packaged_names(prefix)) or "none"
+    raise ConfigError(f"--config {value}: no such file, and no packaged launch/configs/{prefix}_{value}.yaml "
+                      f"(packaged names: {names})")
 
 
 def _cmd_train(args):

@@ -92,6 +92,21 @@ def test_config_names_resolve_to_packaged_files(tmp_path, capsys):
     assert "train_nosuchtask.yaml" in capsys.readouterr().err
 
 
+def test_a_missing_config_path_is_named_as_a_file(tmp_path, capsys):
+    missing = tmp_path / "some" / "missing.yaml"
+    assert main(["train", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--config {missing}: no such file" in err and "packaged" not in err
+
+
+def test_duplicate_keys_in_a_config_file_exit_2_naming_file_key_and_line(tmp_path, capsys):
+    bad = tmp_path / "dup.yaml"
+    bad.write_text("env_id: CartPole-P-v1\nsteps: 100\nsteps: 200\n")
+    assert main(["train", "--config", str(bad), "--set", f"output={tmp_path / 'x'}"]) == 2
+    assert f"{bad}: line 3: duplicate key 'steps' (first on line 2)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 # ----------------------------------------------------------------------------- smoke run
 def test_train_smoke_writes_the_results_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
