@@ -30,13 +30,30 @@ A receiver (:class:`Decoder`) checks, in this order, and counts each rejection c
    checksum: a future version may frame differently);
 4. ``late``: older than ``max_age`` seconds. Clocks of the two ends need not agree: the receiver tracks
    the minimum of (receive time - stamp) over a sliding window as the clock offset plus the fastest
-   transit, and a message's age is its excess over that minimum;
-5. ``duplicate``: a sequence number already accepted (the last 64 are remembered);
-6. ``out_of_order``: older than the newest accepted sequence number and not a duplicate.
+   transit (the *clock reference*), and a message's age is its excess over that minimum;
+5. ``future``: stamped more than ``max_age`` seconds ahead of the clock reference (a transit faster than
+   the fastest ever seen: the stamp is implausible);
+6. ``duplicate``: a sequence number already accepted (the last 64 are remembered);
+7. ``out_of_order``: older than the newest accepted sequence number and not a duplicate;
+8. ``jump``: more than ``max_seq_step`` (65,536) sequence numbers ahead of the newest accepted one.
 
 Accepted messages advance the stream; ``gaps`` counts sequence numbers skipped over (lost, or rejected
 as late / out of order). Encoding and decoding use precompiled ``struct.Struct`` objects, preallocated
 bytearrays and numpy views on them: no per-message buffers.
+
+Re-synchronisation (one bad header never latches the stream). Only accepted messages move the clock
+reference and the newest sequence number, so a single message with an implausible stamp (``future``)
+or sequence number (``jump``) is rejected and the stream goes on as before. If the *reference* is what
+is wrong (the sender's clock stepped forward, it skipped more than ``max_seq_step`` numbers, or the
+first message of a session carried a bad header so that every honest message after it looks late or
+out of order), the receiver re-synchronises on the evidence: ``resync_after`` (8) messages in a row,
+each rejected as ``future``, ``jump`` or ``out_of_order`` — or as ``late`` while the reference is
+young (fewer than ``resync_after`` accepted messages since it was set) — and consistent with each
+other (sequence numbers increasing by at most ``max_seq_step``, clock offsets within ``max_age`` of
+each other) replace the reference: the eighth is accepted and counted in ``resyncs``. Once confirmed
+by ``resync_after`` accepted messages, a reference is never replaced by late messages: a link that
+delivers everything late stays rejected until it delivers fresh data again. A sender's clock must
+not step backwards within a session (start a new session instead).
 """
 import os
 import struct
@@ -57,7 +74,10 @@ HEADER_SIZE = HEADER.size           # 36
 OVERHEAD = HEADER_SIZE + CRC.size   # 40
 MAX_VALUES = 4096
 MAX_DATAGRAM = OVERHEAD + 8 * MAX_VALUES
-REJECTIONS = ("truncated", "malformed", "wrong_version", "late", "duplicate", "out_of_order")
+REJECTIONS = ("truncated", "malformed", "wrong_version", "late", "future", "duplicate", "out_of_order",
+              "jump")
+MAX_SEQ_STEP = 1 << 16   # a larger forward step of the sequence number is implausible (jump)
+RESYNC_AFTER = 8         # consistent rejected messages in a row that replace the stream's reference
 
 assert HEADER_SIZE == 36
 
@@ -131,15 +151,22 @@ class Decoder:
     (payload values) and ``dec.excess_ns`` (its estimated age: transit beyond the fastest seen) describe it.
     ``expected_types``: the message types accepted (a tuple of ints); ``n_values``: payload count for
     SENSOR/COMMAND messages (other types must have an empty payload or, for RESET, one value).
-    Counters: ``accepted``, ``gaps``, ``session_changes`` and one per class in ``REJECTIONS``.
+    Counters: ``accepted``, ``gaps``, ``session_changes``, ``resyncs`` and one per class in
+    ``REJECTIONS``. ``max_seq_step`` and ``resync_after``: see the module docstring.
     """
 
     WINDOW = 256    # accepted messages per clock-offset window (the minimum spans 256..512)
 
-    def __init__(self, expected_types, n_values, max_age=0.1):
+    def __init__(self, expected_types, n_values, max_age=0.1, max_seq_step=MAX_SEQ_STEP,
+                 resync_after=RESYNC_AFTER):
+        if max_seq_step < 1 or resync_after < 2:
+            raise ProtocolError(f"Decoder: expected max_seq_step >= 1 and resync_after >= 2, found "
+                                f"{max_seq_step} and {resync_after}")
         self.expected = tuple(expected_types)
         self.n = n_values
         self.max_age_ns = int(max_age * 1e9)
+        self.max_seq_step = int(max_seq_step)
+        self.resync_after = int(resync_after)
         self.buf = bytearray(MAX_DATAGRAM + 64)
         self.view = memoryview(self.buf)
         self._values = np.frombuffer(self.buf, dtype="<f8", count=n_values, offset=HEADER_SIZE)
@@ -151,12 +178,9 @@ class Decoder:
         self.accepted = 0
         self.gaps = 0
         self.session_changes = 0
-        self.truncated = 0
-        self.malformed = 0
-        self.wrong_version = 0
-        self.late = 0
-        self.duplicate = 0
-        self.out_of_order = 0
+        self.resyncs = 0
+        for kind in REJECTIONS:
+            setattr(self, kind, 0)
         self.last_reason = ""
 
     def reset_stream(self):
@@ -166,6 +190,10 @@ class Decoder:
         self._off_cur = None
         self._off_prev = None
         self._win = 0
+        self._confirmed = 0       # accepted messages since the reference was set
+        self._run = 0             # consistent rejected messages in a row (re-synchronisation evidence)
+        self._run_seq = 0
+        self._run_offset = 0
         self.seq = 0
         self.stamp = 0
         self.flags = 0
@@ -176,13 +204,33 @@ class Decoder:
 
     def counters(self):
         out = {k: getattr(self, k) for k in REJECTIONS}
-        out.update(accepted=self.accepted, gaps=self.gaps, session_changes=self.session_changes)
+        out.update(accepted=self.accepted, gaps=self.gaps, session_changes=self.session_changes,
+                   resyncs=self.resyncs)
         return out
 
     def _reject(self, kind, why):
         setattr(self, kind, getattr(self, kind) + 1)
         self.last_reason = why
         return False
+
+    def _evidence(self, seq, offset):
+        """Count a rejected message towards re-synchronisation; True when it completes the run."""
+        if self._run and 0 < seq - self._run_seq <= self.max_seq_step and \
+                abs(offset - self._run_offset) <= self.max_age_ns:
+            self._run += 1
+        else:
+            self._run = 1
+        self._run_seq, self._run_offset = seq, offset
+        return self._run >= self.resync_after
+
+    def _resync(self, seq, offset):
+        """Replace the stream's reference by the message (seq, offset) that completed a run."""
+        self.resyncs += 1
+        self.last_seq = seq - 1
+        self._seen = 0
+        self._off_cur, self._off_prev = offset, None
+        self._win = 0
+        self._confirmed = 0
 
     def accept(self, nbytes, recv_ns):
         """Validate the ``nbytes`` received into ``buf`` at ``recv_ns``; True when accepted."""
@@ -219,19 +267,39 @@ class Decoder:
             self.last_seq = seq - 1
             self._seen = 0
             self._off_cur = self._off_prev = None
+            self._confirmed = 0
+            self._run = 0
         offset = recv_ns - stamp
-        cur = self._off_cur
-        if cur is None or offset < cur:
-            self._off_cur = cur = offset
-        best = cur if self._off_prev is None or cur < self._off_prev else self._off_prev
-        if offset - best > self.max_age_ns:
-            return self._reject("late", f"{(offset - best) * 1e-6:.1f} ms old")
+        if self._off_cur is None and self._off_prev is None:
+            self._off_cur = offset                  # the first message sets the clock reference
+        cur, prev = self._off_cur, self._off_prev
+        best = prev if cur is None or (prev is not None and prev < cur) else cur
         last = self.last_seq
-        if seq <= last:
+        kind = None
+        if offset < best - self.max_age_ns:
+            kind, why = "future", f"stamped {(best - offset) * 1e-6:.1f} ms ahead of the reference"
+        elif offset - best > self.max_age_ns:
+            kind, why = "late", f"{(offset - best) * 1e-6:.1f} ms old"
+        elif seq <= last:
             d = last - seq
             if d < 64 and (self._seen >> d) & 1:
+                self._run = 0
                 return self._reject("duplicate", f"seq {seq} again")
-            return self._reject("out_of_order", f"seq {seq} after {last}")
+            kind, why = "out_of_order", f"seq {seq} after {last}"
+        elif seq - last > self.max_seq_step:
+            kind, why = "jump", f"seq {seq} jumps {seq - last} ahead of {last}"
+        if kind is not None:
+            counts = kind != "late" or self._confirmed < self.resync_after
+            if not (counts and self._evidence(seq, offset)):
+                if not counts:
+                    self._run = 0
+                return self._reject(kind, why)
+            self._resync(seq, offset)
+            last, best = self.last_seq, offset
+        self._run = 0
+        self._confirmed += 1
+        if self._off_cur is None or offset < self._off_cur:
+            self._off_cur = offset
         step = seq - last
         if step > 1:
             self.gaps += step - 1
@@ -245,7 +313,7 @@ class Decoder:
             self._off_cur = None
         self.seq, self.stamp, self.flags, self.ack, self.msg_type = seq, stamp, flags, ack, mtype
         self.count = n
-        self.excess_ns = offset - best
+        self.excess_ns = offset - best if offset > best else 0
         return True
 
     def payload(self, count):

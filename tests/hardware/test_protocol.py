@@ -97,3 +97,79 @@ def test_encoder_limits():
         P.Encoder(P.SENSOR, P.MAX_VALUES + 1)
     enc = P.Encoder(P.SENSOR, 4)
     assert enc.pack(0).obj is enc.buf and np.shares_memory(enc.values, np.frombuffer(enc.buf, np.uint8))
+
+
+def sensor(seq, stamp_ns, session=1, value=0.0):
+    return P.encode(P.SENSOR, [value], seq=seq, stamp_ns=stamp_ns, session=session)
+
+
+def stream(dec, seqs, t0_ms, transit_ms=0.1, clock_shift_ns=0):
+    """Feed honest messages (sent every ms, received transit_ms later); return their acceptance."""
+    out = []
+    for seq in seqs:
+        sent = (t0_ms + seq) * MS
+        out.append(feed(dec, sensor(seq, sent + clock_shift_ns), sent + int(transit_ms * MS)))
+    return out
+
+
+def test_one_future_stamp_is_rejected_without_moving_the_reference():
+    dec = P.Decoder((P.SENSOR,), 1, max_age=0.02)
+    assert all(stream(dec, range(1, 20), 0))
+    assert not feed(dec, sensor(20, (20 + 10_000) * MS), 20 * MS)      # stamped 10 s ahead
+    assert dec.future == 1 and "ahead" in dec.last_reason
+    assert all(stream(dec, range(21, 60), 0))                          # honest messages go on
+    assert dec.late == 0 and dec.resyncs == 0 and dec.gaps == 1
+
+
+def test_one_sequence_jump_is_rejected_without_moving_the_sequence():
+    dec = P.Decoder((P.SENSOR,), 1, max_age=0.02)
+    assert all(stream(dec, range(1, 20), 0))
+    assert not feed(dec, sensor(2**62, 20 * MS), 20 * MS)
+    assert dec.jump == 1
+    assert all(stream(dec, range(20, 60), 0))
+    assert dec.out_of_order == 0 and dec.resyncs == 0 and dec.gaps == 0
+
+
+@pytest.mark.parametrize("bad", ["future", "jump"])
+def test_a_bad_first_header_is_outvoted(bad):
+    """The first message of a session sets the reference; if its header was bad, every honest message
+    looks late (or out of order) until resync_after consistent ones replace the reference."""
+    dec = P.Decoder((P.SENSOR,), 1, max_age=0.02)
+    first = sensor(1, 10_000 * MS) if bad == "future" else sensor(2**62, 0)
+    assert feed(dec, first, 0)
+    got = stream(dec, range(2, 40), 0)
+    assert got[:P.RESYNC_AFTER - 1] == [False] * (P.RESYNC_AFTER - 1) and all(got[P.RESYNC_AFTER - 1:])
+    assert dec.resyncs == 1
+    assert (dec.late if bad == "future" else dec.out_of_order) == P.RESYNC_AFTER - 1
+
+
+def test_a_stepped_sender_clock_and_a_long_loss_resynchronise():
+    dec = P.Decoder((P.SENSOR,), 1, max_age=0.02)
+    assert all(stream(dec, range(1, 300), 0))
+    got = stream(dec, range(300, 340), 0, clock_shift_ns=5_000 * MS)    # sender's clock +5 s
+    assert got.count(False) == P.RESYNC_AFTER - 1 and all(got[P.RESYNC_AFTER - 1:])
+    assert dec.future == P.RESYNC_AFTER - 1 and dec.resyncs == 1
+    start = 340 + 100_000                                               # 100k messages lost
+    got = stream(dec, range(start, start + 20), 0, clock_shift_ns=5_000 * MS)
+    assert got.count(False) == P.RESYNC_AFTER - 1 and dec.jump == P.RESYNC_AFTER - 1
+    assert dec.resyncs == 2
+
+
+def test_a_confirmed_reference_never_yields_to_late_messages():
+    """Data that arrives late stays rejected however long it lasts; fresh data is accepted again."""
+    dec = P.Decoder((P.SENSOR,), 1, max_age=0.02)
+    assert all(stream(dec, range(1, 50), 0))
+    assert not any(stream(dec, range(50, 250), 0, transit_ms=100.0))    # a link 100 ms behind
+    assert dec.late == 200 and dec.resyncs == 0
+    assert all(stream(dec, range(250, 260), 0))
+
+
+def test_interleaved_hostile_headers_never_resynchronise_an_honest_stream():
+    dec = P.Decoder((P.SENSOR,), 1, max_age=0.02)
+    rng = np.random.default_rng(0)
+    accepted = 0
+    for seq in range(1, 400):
+        accepted += feed(dec, sensor(seq, seq * MS), seq * MS + 100_000)
+        hostile = sensor(int(rng.integers(2**40, 2**62)), int(rng.integers(-2**40, 2**40)))
+        feed(dec, hostile, seq * MS + 200_000)
+    assert accepted == dec.accepted == 399 and dec.resyncs == 0

@@ -89,3 +89,35 @@ def test_rejected_inf_sample_is_not_held(robot):
     assert statuses[1:] == [ReadStatus.HELD] * 3
     assert "inf" in a.safety.last_rejection and "sample 2" in a.safety.last_rejection
     a.shutdown()
+
+
+@pytest.mark.parametrize("header", [dict(stamp_ns=10**10), dict(seq=2**62)],
+                         ids=["stamp 10 s ahead", "seq jump to 2^62"])
+def test_one_bad_header_does_not_latch_the_stream(robot, header):
+    """A well-formed packet with a bad header is rejected and the next honest packets are read as OK,
+    with no restart of the robot's session."""
+    a, addr = connect(robot)
+    out = np.zeros(a.n_states)
+    seq = 0
+
+    def send(**kw):
+        nonlocal seq
+        seq += 1
+        fields = dict(seq=seq, stamp_ns=time.monotonic_ns())
+        fields.update(kw)
+        robot.sendto(P.encode(P.SENSOR, np.full(5, float(seq)), **fields), addr)
+
+    for _ in range(20):
+        send()
+        assert wait_read(a, out) == ReadStatus.OK
+    bad = dict(header)
+    if "stamp_ns" in bad:
+        bad["stamp_ns"] += time.monotonic_ns()
+    send(**bad)
+    time.sleep(0.005)
+    for _ in range(20):
+        send()
+        assert wait_read(a, out) == ReadStatus.OK and out[0] == seq
+    counters = a.counters()
+    assert counters["future"] + counters["jump"] == 1 and counters["resyncs"] == 0
+    a.shutdown()
