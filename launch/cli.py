@@ -14,11 +14,14 @@
 
 Each job reads a YAML config (default: the packaged ``launch/configs/<job>.yaml``) plus dotted
 ``--set`` overrides, validated once into a frozen dataclass; a bad value exits with status 2 and a
-message naming the file, the key, what was expected and what was found.
+message naming the file, the key, what was expected and what was found. Each subcommand's --help says
+what it does, lists its packaged configs and shows examples; ``config_of(args)`` validates a parsed
+command line without running it (the examples are tested through it).
 """
 import argparse
 import os
 import sys
+import textwrap
 from importlib import resources
 from pathlib import Path
 
@@ -30,26 +33,32 @@ def packaged_config(name):
     return resources.files("launch") / "configs" / name
 
 
-def _add_config_arguments(parser, default_name):
+def _add_config_arguments(parser, default_name, example):
     parser.add_argument("--config", default=None,
                         help=f"YAML config file (default: the packaged configs/{default_name})")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set calls=20000 (repeatable)")
+                        help=f"override one config value, e.g. --set {example} (repeatable)")
+
+
+_BENCH = {  # target -> (module, config class name, packaged default)
+    "cells": ("launch.bench", "BenchConfig", "bench.yaml"),
+    "agent": ("launch.bench_agent", "AgentBenchConfig", "bench_agent.yaml"),
+    "learning": ("launch.learning", "LearningBenchConfig", "bench_learning.yaml"),
+}
+
+
+def _bench_config(args):
+    """(module, path, validated config) of ``rtu-control bench <target>``."""
+    import importlib
+
+    module_name, cls_name, default = _BENCH[args.target]
+    module = importlib.import_module(module_name)
+    path = resolve_config(args.config, "bench") if args.config else packaged_config(default)
+    return module, path, load_config(getattr(module, cls_name), path, args.overrides)
 
 
 def _cmd_bench(args):
-    if args.target == "agent":
-        from launch import bench_agent as bench
-        path = args.config or packaged_config("bench_agent.yaml")
-        cfg = load_config(bench.AgentBenchConfig, path, args.overrides)
-    elif args.target == "learning":
-        from launch import learning as bench
-        path = args.config or packaged_config("bench_learning.yaml")
-        cfg = load_config(bench.LearningBenchConfig, path, args.overrides)
-    else:
-        from launch import bench
-        path = args.config or packaged_config("bench.yaml")
-        cfg = load_config(bench.BenchConfig, path, args.overrides)
+    bench, path, cfg = _bench_config(args)
     print(f"rtu-control bench {args.target}: config {path}")
     bench.run(cfg)
     return 0
@@ -95,14 +104,19 @@ def resolve_config(value, prefix):
                       f"(packaged names: {names})")
 
 
+def _train_path(args):
+    """The YAML file of ``rtu-control train`` (None with --resume: the run's own config.yaml is used)."""
+    if args.resume is not None:
+        if args.config is not None:
+            raise ConfigError("--resume: the run's own config.yaml is used; pass changes with --set")
+        return None
+    return resolve_config(args.config, "train") if args.config else packaged_config("train.yaml")
+
+
 def _cmd_train(args):
     from launch import train
 
-    if args.resume is not None and args.config is not None:
-        raise ConfigError("--resume: the run's own config.yaml is used; pass changes with --set")
-    path = None
-    if args.resume is None:
-        path = resolve_config(args.config, "train") if args.config else packaged_config("train.yaml")
+    path = _train_path(args)
     try:
         train.main_train(path, args.overrides, resume=args.resume)
     except train.TrainError as err:
@@ -122,47 +136,131 @@ def _cmd_plot(args):
     return 0
 
 
+def _deploy_path(args):
+    return resolve_config(args.config, "deploy") if args.config else packaged_config("deploy_emulator.yaml")
+
+
+def _emulator_path(args):
+    return resolve_config(args.config, "emulator") if args.config else packaged_config("emulator.yaml")
+
+
+def _forward(main_fn, path, overrides):
+    argv = ["--config", str(path)]
+    for item in overrides:
+        argv += ["--set", item]
+    return main_fn(argv)
+
+
 def _cmd_deploy(args):
     from hardware import deploy
 
-    argv = ["--config", str(resolve_config(args.config, "deploy") if args.config
-                            else packaged_config("deploy_emulator.yaml"))]
-    for item in args.overrides:
-        argv += ["--set", item]
-    return deploy.main(argv)
+    return _forward(deploy.main, _deploy_path(args), args.overrides)
 
 
 def _cmd_emulator(args):
     from hardware import emulator
 
-    argv = ["--config", str(resolve_config(args.config, "emulator") if args.config
-                            else packaged_config("emulator.yaml"))]
-    for item in args.overrides:
-        argv += ["--set", item]
-    return emulator.main(argv)
+    return _forward(emulator.main, _emulator_path(args), args.overrides)
+
+
+def config_of(args):
+    """The validated config object a parsed command line would run with (ConfigError when invalid),
+    without running anything; None for ``plot`` and ``warmup``, which take no config."""
+    if args.command == "train":
+        from launch.train import load_train_config
+        path = _train_path(args)
+        if path is None:
+            path = Path(args.resume) / "config.yaml"
+        return load_train_config(path, args.overrides)
+    if args.command == "deploy":
+        from hardware.deploy import load_deploy_config
+        return load_deploy_config(_deploy_path(args), args.overrides)
+    if args.command == "emulator":
+        from hardware.emulator import EmulatorConfig
+        return load_config(EmulatorConfig, _emulator_path(args), args.overrides)
+    if args.command == "bench":
+        return _bench_config(args)[2]
+    return None
+
+
+def _describe(text, examples=(), configs=""):
+    """A subcommand's help body: what it does (wrapped), its packaged configs, then runnable examples."""
+    parts = [textwrap.fill(text, 90)]
+    if configs:
+        parts.append(textwrap.fill(configs, 90))
+    description = "\n\n".join(parts)
+    epilog = ("examples:\n" + "\n".join(f"  {line}" for line in examples)) if examples else None
+    return {"description": description, "epilog": epilog,
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="rtu-control", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("bench", help="per-step latency of the cells (vs NumPy, torch) or of the agent")
+    train_names = ", ".join(packaged_names("train"))
+    parser = argparse.ArgumentParser(
+        prog="rtu-control", **_describe(
+            "Real-time control that keeps learning: train the streaming RTU actor-critic in simulation, "
+            "deploy it in a fixed-rate loop against a robot (or the UDP robot emulator), benchmark it, "
+            "plot results. 'rtu-control <command> --help' tells what each command does and which "
+            "packaged configs it has.",
+            ["rtu-control warmup", "rtu-control train --config cartpole_p",
+             "rtu-control emulator                      # in one terminal",
+             "rtu-control deploy                        # in another"]))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("bench", help="latency of the cells (vs NumPy, torch) or of the agent; learning "
+                                     "curves over seeds x cells", **_describe(
+        "Benchmarks. cells (default): per-step latency of the RTU / LRU cells' step and gradient against "
+        "a NumPy twin and torch GRU; agent: act + learn of the streaming actor-critic per tick; learning: "
+        "learning runs over env ids x cells x seeds, summarised with their curves. Each writes its "
+        "results under results/ (the config's output).",
+        ["rtu-control bench --set calls=2000 --set sizes=[small]",
+         "rtu-control bench agent --set sizes=[paper] --set dtypes=[float32]",
+         "rtu-control bench learning --set seeds=[0,1] --set steps=100000"],
+        "Packaged configs: bench.yaml (cells), bench_agent.yaml (agent, --config agent), "
+        "bench_learning.yaml (learning, --config learning); each holds its target's defaults."))
     p.add_argument("target", nargs="?", choices=("cells", "agent", "learning"), default="cells",
                    help="cells (default): RTU/LRU cells; agent: the streaming actor-critic per tick; "
                         "learning: seeds x cells learning runs on env ids")
-    _add_config_arguments(p, "bench.yaml, bench_agent.yaml or bench_learning.yaml")
+    _add_config_arguments(p, "bench.yaml, bench_agent.yaml or bench_learning.yaml", "cells=[lru]")
     p.set_defaults(func=_cmd_bench)
-    p = sub.add_parser("train", help="online learning in simulation, crash-safe checkpoints, results folder")
-    _add_config_arguments(p, "train.yaml (or a name: cartpole_p, hopper_p, ... for train_<name>.yaml)")
+    p = sub.add_parser("train", help="online learning in simulation, crash-safe checkpoints, results folder",
+                       **_describe(
+        "Train the streaming recurrent actor-critic online on a gymnasium task, one transition at a time "
+        "(act, env.step, learn), with crash-safe checkpoints and exact resume. Writes a results folder "
+        "(summary.json, metrics.jsonl, monitor.csv, plots, checkpoints/) and prints its name.",
+        ["rtu-control train --config cartpole_p",
+         "rtu-control train --config halfcheetah_p --set steps=1000000",
+         "rtu-control train --set agent.cell=none --set seed=1"],
+        f"Packaged configs (--config NAME, launch/configs/train_<NAME>.yaml): {train_names}; the default "
+        f"is train.yaml (HalfCheetah-P-v5, 300,000 steps)."))
+    _add_config_arguments(p, "train.yaml (or a name: cartpole_p, hopper_p, ... for train_<name>.yaml)",
+                          "steps=100000")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its newest valid checkpoint")
     p.set_defaults(func=_cmd_train)
-    p = sub.add_parser("deploy", help="the real-time loop against a hardware adapter chosen in YAML")
-    _add_config_arguments(p, "deploy_emulator.yaml")
+    p = sub.add_parser("deploy", help="the real-time loop against a hardware adapter chosen in YAML", **_describe(
+        "Run the fixed-rate real-time control loop against a robot adapter chosen in YAML (udp: the "
+        "robot emulator or a robot speaking the protocol; sim: MuJoCo in-process; mock), with the safety "
+        "filter between the policy and every write; the agent acts and learns on every tick. The default "
+        "config talks to 'rtu-control emulator' on 127.0.0.1:47800: start that first.",
+        ["rtu-control deploy --set loop.duration=30",
+         "rtu-control deploy --set adapter=sim --set loop.duration=5",
+         "rtu-control deploy --set policy.kind=fixed --set loop.rate_hz=200"],
+        "Packaged config: deploy_emulator.yaml (the default, --config emulator)."))
+    _add_config_arguments(p, "deploy_emulator.yaml", "loop.duration=30")
     p.set_defaults(func=_cmd_deploy)
-    p = sub.add_parser("emulator", help="serve a MuJoCo robot over UDP like firmware (for deploy)")
-    _add_config_arguments(p, "emulator.yaml")
+    p = sub.add_parser("emulator", help="serve a MuJoCo robot over UDP like firmware (for deploy)", **_describe(
+        "Serve a MuJoCo robot over UDP at a fixed rate as robot firmware would, for 'rtu-control deploy': "
+        "sensor messages out, validated commands in, its own safe command when commands stop. Runs until "
+        "SIGINT/SIGTERM (or duration).",
+        ["rtu-control emulator", "rtu-control emulator --set rate_hz=1000 --set duration=60"],
+        "Packaged config: emulator.yaml (the default: HalfCheetah-v5 at 500 Hz on 127.0.0.1:47800)."))
+    _add_config_arguments(p, "emulator.yaml", "rate_hz=1000")
     p.set_defaults(func=_cmd_emulator)
-    p = sub.add_parser("plot", help="learning-curve and latency plots of training runs")
+    p = sub.add_parser("plot", help="learning-curve and latency plots of training runs", **_describe(
+        "Draw learning_curve.png and latency.png into each results folder of 'rtu-control train'; with "
+        "--compare FILE also one figure of the runs' moving averages, or, for output folders of "
+        "'rtu-control bench learning', one panel per task (masked and full observation together). "
+        "Needs matplotlib."))
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="results folder(s) of rtu-control train, or output folders of rtu-control bench "
                         "learning (with --compare)")
@@ -170,7 +268,11 @@ def build_parser():
                    help="also draw the runs' moving averages on one figure, written to FILE (bench learning "
                         "folders: one panel per task, masked and full observation together)")
     p.set_defaults(func=_cmd_plot)
-    p = sub.add_parser("warmup", help="compile every kernel for this machine before a run")
+    p = sub.add_parser("warmup", help="compile every kernel for this machine before a run", **_describe(
+        "Compile every numba kernel (the cells, and the agent for each cell kind, dtype and action kind) "
+        "into numba's on-disk cache for this machine, so that later runs start without compiling. "
+        "Prints one line per configuration with its time.",
+        ["rtu-control warmup"]))
     p.set_defaults(func=_cmd_warmup)
     return parser
 
