@@ -32,6 +32,7 @@ from hardware.base import Adapter, ReadStatus
 from hardware.mjrobot import MjRobot
 from hardware.safety import SafetyConfig
 
+MAX_DRAIN = 256   # datagrams handled per read or poll; the rest wait for the next one
 
 @dataclasses.dataclass(frozen=True)
 class UdpConfig:
@@ -72,12 +73,14 @@ class UdpAdapter(Adapter):
         self.sent = 0
         self.refused = 0
         self.discarded = 0
+        self.drain_limited = 0       # reads/polls that stopped at MAX_DRAIN with datagrams left
         self.robot_safe = False      # the robot reported that it applies its own safe command
         self.resets = 0
 
     def counters(self):
         out = self.decoder.counters()
-        out.update(sent=self.sent, refused=self.refused, discarded=self.discarded, resets=self.resets)
+        out.update(sent=self.sent, refused=self.refused, discarded=self.discarded, resets=self.resets,
+                   drain_limited=self.drain_limited)
         return out
 
     # ------------------------------------------------------------------ lifecycle hooks
@@ -128,11 +131,12 @@ class UdpAdapter(Adapter):
             self.refused += 1
 
     def _drain(self):
-        """Receive every pending datagram; True when a new SENSOR message was accepted."""
+        """Receive pending datagrams (at most ``MAX_DRAIN`` per call, so that a flood cannot hold the
+        loop here); True when a new SENSOR message was accepted."""
         dec, sock = self.decoder, self.sock
         got = False
         clock = time.monotonic_ns
-        while True:
+        for _ in range(MAX_DRAIN):
             try:
                 n = sock.recv_into(dec.buf)
             except (BlockingIOError, InterruptedError):
@@ -145,6 +149,8 @@ class UdpAdapter(Adapter):
                 np.copyto(self._latest, dec.values)
                 self._recv_ns = t
                 got = True
+        self.drain_limited += 1
+        return got
 
     def poll(self):
         """Drain and validate pending datagrams now (the loop calls this while spinning before a

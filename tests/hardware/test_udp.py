@@ -121,3 +121,29 @@ def test_one_bad_header_does_not_latch_the_stream(robot, header):
     counters = a.counters()
     assert counters["future"] + counters["jump"] == 1 and counters["resyncs"] == 0
     a.shutdown()
+
+
+def test_a_flood_is_drained_a_bounded_amount_per_read(robot):
+    """A robot flooding the socket cannot hold the loop inside one read: each read handles at most
+    MAX_DRAIN datagrams, and the newest sample is reached over the following reads."""
+    from hardware.udp import MAX_DRAIN
+    a, addr = connect(robot)
+    a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)   # room for the whole flood
+    out = np.zeros(a.n_states)
+    sent = 0
+    for seq in range(1, 2 * MAX_DRAIN + 50):
+        try:
+            robot.sendto(P.encode(P.SENSOR, np.full(5, float(seq)), seq=seq,
+                                  stamp_ns=time.monotonic_ns()), addr)
+            sent = seq
+        except BlockingIOError:
+            break
+    time.sleep(0.02)
+    handled = []
+    for _ in range(6):
+        before = a.decoder.accepted + sum(a.decoder.counters()[k] for k in P.REJECTIONS)
+        a.read(time.monotonic(), 0.01, out)
+        handled.append(a.decoder.accepted + sum(a.decoder.counters()[k] for k in P.REJECTIONS) - before)
+    assert max(handled) <= MAX_DRAIN and a.counters()["drain_limited"] >= 1, handled
+    assert sum(handled) > MAX_DRAIN                     # later reads carried on where the first stopped
+    a.shutdown()
