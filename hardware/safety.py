@@ -11,8 +11,8 @@ Commands (``filter``), in this order:
 4. rate limit: ``|cmd - last_sent| <= max_rate * period`` per channel (units per second; counted in
    ``rate_limited``).
 
-Observations (``check_state``): the NaN/inf guard (``nan_states``, status INVALID, counted as an
-error); the staleness watchdog: the sample sequence number must advance and the sample timestamp must be
+Observations (``check_state``): the NaN/inf guard, which also rejects values larger in magnitude than
+``max_abs_state`` (``nan_states``, status INVALID, counted as an error; ``last_rejection`` says why); the staleness watchdog: the sample sequence number must advance and the sample timestamp must be
 newer than ``stale_timeout`` seconds, otherwise the status is STALE (``stale_events`` counts entries into
 the stale state); the consecutive-error limit: ``max_consecutive_errors`` errors in a row (invalid
 samples and read failures in a row, or write failures in a row) make the adapter call ``on_error``.
@@ -51,6 +51,7 @@ class SafetyConfig:
     command_timeout: float = 0.1              # no write for this long -> safe command at the next read
     stale_timeout: float = 0.05               # sample not refreshed for this long -> STALE
     max_consecutive_errors: int = 10          # errors in a row -> on_error
+    max_abs_state: float = 1e6                # a sample value larger in magnitude is rejected (INVALID)
 
     def __post_init__(self):
         check(self.max_rate > 0, "safety.max_rate", "a number > 0 (inf for no limit)", self.max_rate)
@@ -58,6 +59,7 @@ class SafetyConfig:
         check(self.stale_timeout > 0, "safety.stale_timeout", "seconds > 0", self.stale_timeout)
         check(self.max_consecutive_errors >= 1, "safety.max_consecutive_errors", "an integer >= 1",
               self.max_consecutive_errors)
+        check(self.max_abs_state > 0, "safety.max_abs_state", "a number > 0 (SI units)", self.max_abs_state)
         check(all(math.isfinite(v) for v in self.safe_values), "safety.safe_values",
               "finite numbers", self.safe_values)
 
@@ -95,10 +97,11 @@ def filter_command(command, lower, upper, last, max_step, out):
 
 
 @njit(cache=True, error_model="numpy")
-def first_non_finite(x):
-    """Index of the first NaN or inf entry of the float64 array x, or -1 when every entry is finite."""
+def first_implausible(x, bound):
+    """Index of the first entry of the float64 array x that is NaN, inf or larger than ``bound`` in
+    magnitude, or -1 when there is none. No fastmath: the test must be exact (design.md, pitfalls)."""
     for i in range(x.shape[0]):
-        if not np.isfinite(x[i]):
+        if not np.isfinite(x[i]) or abs(x[i]) > bound:
             return i
     return -1
 
@@ -107,7 +110,7 @@ def warm_up():
     """Compile (or load from numba's cache) the filter kernels before the first tick."""
     x = np.zeros(1)
     filter_command(x, x - 1.0, x + 1.0, x, np.full(1, np.inf), np.zeros(1))
-    first_non_finite(x)
+    first_implausible(x, 1.0)
 
 
 class SafetyFilter:
@@ -235,12 +238,13 @@ class SafetyFilter:
             self.note_error()
             status = 5
         elif raw_status == 0 and seq != self._last_seq:
-            bad = first_non_finite(out)
+            bad = first_implausible(out, self.config.max_abs_state)
             if bad >= 0:
                 self.nan_states += 1
                 self.note_error()
                 name = self._state_names[bad] if bad < len(self._state_names) else f"#{bad}"
-                self.last_rejection = f"sample {seq}: state channel {name} is {out[bad]}"
+                self.last_rejection = (f"sample {seq}: state channel {name} is {out[bad]} (expected a "
+                                       f"finite value within ±{self.config.max_abs_state:g})")
                 return 3  # INVALID
             self._last_seq = seq
             self._last_new_time = now

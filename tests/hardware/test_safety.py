@@ -163,3 +163,27 @@ def test_loop_computes_no_command_from_a_rejected_sample():
     assert all(np.all(np.isfinite(obs)) for obs in acted_on)
     assert out["safety"]["nan_states"] == 10 and out["held_reads"] >= 30
     assert all(np.all(np.isfinite(c)) for c in adapter.written)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e300, -2e6])
+def test_implausible_sample_values_are_rejected(value):
+    a = mock(max_abs_state=1e6)
+    out = np.zeros(4)
+    assert a.read(0.01, 0.01, out) == ReadStatus.OK
+    a.nan_reads = 0
+    real = a._read
+
+    def bad(now, period, buf):
+        status = real(now, period, buf)
+        buf[1] = value
+        return status
+
+    a._read = bad
+    assert a.read(0.02, 0.01, out) == ReadStatus.INVALID
+    assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1e6)
+    assert "state channel" in a.safety.last_rejection and a.safety.nan_states == 1
+
+
+def test_max_abs_state_is_validated():
+    with pytest.raises(ConfigError, match="max_abs_state"):
+        load_config(SafetyConfig, None, ["max_abs_state=0"])
