@@ -3,16 +3,20 @@
 * ``<Name>-P-v5`` / ``<Name>-V-v5`` (positions only / velocities only) for the MuJoCo v5 bases, and
   ``CartPole-P-v1``, ``Pendulum-P-v1`` — :mod:`envs.masked`, masks derived in :mod:`envs.masks`;
 * observation wrappers (noise, delay, previous action/reward) — :mod:`envs.wrappers`;
-* memory diagnostics ``TraceConditioning-v0``, ``CueRecall-v0``, ``CueRecallContinuous-v0`` —
-  :mod:`envs.trace_conditioning`, :mod:`envs.cue_recall`; returns and MSRE in :mod:`envs.returns`;
+* memory diagnostics ``TraceConditioning-v0``, ``CueRecall-v0``, ``CueRecallContinuous-v0``,
+  ``DelayedCue-v0``, ``DelayedCueContinuous-v0``, ``HiddenVelocity-v0``, ``HiddenVelocityFull-v0`` —
+  :mod:`envs.trace_conditioning`, :mod:`envs.cue_recall`, :mod:`envs.delayed_cue`,
+  :mod:`envs.hidden_velocity`; returns and MSRE in :mod:`envs.returns`;
 * ``POPGym-<Task>Easy-v0`` through the optional ``popgym`` package — :mod:`envs.popgym_ids`.
 
 See ``docs/envs.md`` for the id table. Importing this package is cheap and never imports torch,
 matplotlib, ray or popgym. Registration is idempotent (re-importing or reloading is harmless).
 """
 from envs.cue_recall import CueRecall, CueRecallContinuous
+from envs.delayed_cue import DelayedCue, DelayedCueContinuous
 from envs.diagnostics import DIAGNOSTIC_IDS, register_diagnostic_envs
 from envs.errors import EnvConfigError, LayoutError, MaskOptionError, UnknownEnvError
+from envs.hidden_velocity import HiddenVelocity
 from envs.masked import (
     MASKED_CLASSIC_IDS,
     MASKED_IDS,
@@ -57,6 +61,9 @@ __all__ = [
     "TraceConditioning",
     "CueRecall",
     "CueRecallContinuous",
+    "DelayedCue",
+    "DelayedCueContinuous",
+    "HiddenVelocity",
     "discounted_returns",
     "msre",
     "EnvConfigError",

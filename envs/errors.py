@@ -16,6 +16,7 @@ __all__ = [
     "check_int",
     "check_float",
     "check_choice",
+    "check_int_range",
 ]
 
 
@@ -79,3 +80,19 @@ def check_choice(name: str, value, allowed, where: str = ""):
     if value not in tuple(allowed):
         raise EnvConfigError(f"{prefix}{name} must be one of {list(allowed)!r}; got {value!r}")
     return value
+
+
+def check_int_range(name: str, value, low: int, high: int, where: str = "") -> tuple[int, int]:
+    """Return an inclusive ``(lo, hi)`` range from an integer (``lo = hi``) or a pair with
+    ``low <= lo <= hi <= high``."""
+    prefix = f"{where}: " if where else ""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise EnvConfigError(f"{prefix}{name} must be an integer or a (low, high) pair; got {value!r}")
+        lo = check_int(f"{name}[0]", value[0], low, high, where)
+        hi = check_int(f"{name}[1]", value[1], low, high, where)
+        if lo > hi:
+            raise EnvConfigError(f"{prefix}{name} must be a (low, high) pair with low <= high; got {value!r}")
+        return lo, hi
+    v = check_int(name, value, low, high, where)
+    return v, v
