@@ -34,6 +34,32 @@ def check(condition, key, expected, found):
         raise ConfigError(f"{key}: expected {expected}, found {found!r}")
 
 
+def check_env_id(env_id, key):
+    """Raise ConfigError unless env_id is a registered gymnasium id (``import envs`` registers this
+    package's ids first). Only the registry is read: nothing is built."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the -P / -V and diagnostic ids)
+    try:
+        gymnasium.spec(env_id)
+    except gymnasium.error.Error as err:
+        raise ConfigError(f"{key}: expected a registered gymnasium id (e.g. HalfCheetah-P-v5, "
+                          f"CartPole-P-v1), found {env_id!r} ({err})") from None
+
+
+def check_output_path(path, key, kind):
+    """Raise ConfigError when an output path names the wrong kind of thing already on disk: kind
+    "folder" (a results folder: an existing file is wrong) or "file" (an existing folder is wrong).
+    An empty path (no output) passes."""
+    if not path:
+        return
+    p = Path(path)
+    if kind == "folder" and p.exists() and not p.is_dir():
+        raise ConfigError(f"{key}: expected a folder, found a file ({path})")
+    if kind == "file" and p.is_dir():
+        raise ConfigError(f"{key}: expected a file path, found a folder ({path})")
+
+
 def _type_name(tp):
     origin = typing.get_origin(tp)
     if origin is typing.Literal:

@@ -103,19 +103,22 @@ class LoopConfig:
 
     def __post_init__(self):
         check(20.0 <= self.rate_hz <= 1000.0, "loop.rate_hz", "a rate in [20, 1000] Hz", self.rate_hz)
-        check(self.duration >= 0, "loop.duration", "seconds >= 0", self.duration)
+        check(0 <= self.duration < math.inf, "loop.duration", "a finite number of seconds >= 0 (0: until "
+              "stopped)", self.duration)
         check(self.max_ticks >= 0, "loop.max_ticks", "an integer >= 0", self.max_ticks)
-        check(self.learn_margin >= 0, "loop.learn_margin", "seconds >= 0", self.learn_margin)
+        check(0 <= self.learn_margin < math.inf, "loop.learn_margin", "a finite number of seconds >= 0",
+              self.learn_margin)
         check(0.0 < self.learn_decay <= 1.0, "loop.learn_decay", "a number in (0, 1]", self.learn_decay)
         check(0.5 <= self.learn_quantile < 1.0, "loop.learn_quantile", "a number in [0.5, 1)",
               self.learn_quantile)
         check(0.0 < self.learn_adapt <= 0.5, "loop.learn_adapt", "a number in (0, 0.5]", self.learn_adapt)
-        check(self.learn_estimate_init >= 0, "loop.learn_estimate_init", "seconds >= 0",
-              self.learn_estimate_init)
+        check(0 <= self.learn_estimate_init < math.inf, "loop.learn_estimate_init",
+              "a finite number of seconds >= 0", self.learn_estimate_init)
         check(0 <= self.spin < 1.0 / self.rate_hz, "loop.spin", "seconds in [0, period)", self.spin)
         check(1 <= self.priority <= 99, "loop.priority", "an integer in [1, 99]", self.priority)
         check(all(c >= 0 for c in self.cpu_affinity), "loop.cpu_affinity", "CPU indices >= 0",
               self.cpu_affinity)
+        check(self.seed >= 0, "loop.seed", "an integer >= 0", self.seed)
 
     @property
     def period_ns(self):

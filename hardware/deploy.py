@@ -21,11 +21,12 @@ are registered by type name in ``ADAPTERS`` (lerobot-style), each with its confi
 """
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
 from controller.agent import AgentConfig
-from controller.config import ConfigError, check, load_config, to_dict
+from controller.config import ConfigError, check, check_output_path, load_config, to_dict
 from controller.loop import ControlLoop, FixedPolicy, LoopConfig
 from hardware.mock import MockAdapter, MockConfig
 from hardware.safety import SafetyConfig
@@ -52,8 +53,12 @@ class PolicyConfig:
     learn_cost: float = 0.0      # seconds busy-waited in update()
 
     def __post_init__(self):
-        check(self.act_cost >= 0, "policy.act_cost", "seconds >= 0", self.act_cost)
-        check(self.learn_cost >= 0, "policy.learn_cost", "seconds >= 0", self.learn_cost)
+        check(self.seed >= 0, "policy.seed", "an integer >= 0", self.seed)
+        check(math.isfinite(self.gain), "policy.gain", "a finite number", self.gain)
+        check(0 <= self.act_cost < math.inf, "policy.act_cost", "a finite number of seconds >= 0",
+              self.act_cost)
+        check(0 <= self.learn_cost < math.inf, "policy.learn_cost", "a finite number of seconds >= 0",
+              self.learn_cost)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +73,14 @@ class DeployConfig:
     policy: PolicyConfig = PolicyConfig()
     agent: AgentConfig = AgentConfig()
     output: str = ""
+
+    def __post_init__(self):
+        period = 1.0 / self.loop.rate_hz
+        for name in ("act_cost", "learn_cost"):  # a busy-wait of a whole period makes every tick late
+            value = getattr(self.policy, name)
+            check(value < period, f"policy.{name}",
+                  f"seconds in [0, period) (period = 1 / loop.rate_hz = {period:g} s)", value)
+        check_output_path(self.output, "output", "folder")
 
 
 def make_adapter(config):
@@ -107,6 +120,18 @@ def make_stand_in(config, task):
                        act_cost=p.act_cost, learn_cost=p.learn_cost)
 
 
+def configure_adapter(adapter, config):
+    """Acquire the adapter's resources (socket, simulator) before the loop starts; an OSError (address
+    not local or in use, no permission) is a HardwareError naming the section to fix."""
+    from hardware.base import HardwareError
+    try:
+        adapter.configure()
+    except OSError as err:
+        section = ADAPTERS[config.adapter][1]
+        raise HardwareError(f"{section}: cannot configure the {config.adapter} adapter ({err}); check "
+                            f"its addresses and ports") from None
+
+
 def run_deploy(config, policy=None, on_tick=None):
     """Build adapter, task, loop; run; write ``output``/config.yaml and loop_stats.json; return the
     loop summary (dict). The adapter is shut down on every exit path."""
@@ -116,6 +141,7 @@ def run_deploy(config, policy=None, on_tick=None):
         task.bind(adapter)
         if policy is None:
             policy = make_policy(config, task)
+        configure_adapter(adapter, config)
         loop = ControlLoop(adapter, task, policy, config.loop, on_tick=on_tick)
         summary = loop.run()
     finally:
@@ -150,7 +176,7 @@ def main(argv=None):
     from hardware.base import HardwareError
     try:
         summary = run_deploy(cfg)
-    except HardwareError as err:  # e.g. a task whose channels this adapter does not have
+    except (ConfigError, HardwareError) as err:  # e.g. channels this adapter lacks, safe values
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     sa = summary["sense_act_us"]

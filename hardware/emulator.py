@@ -26,13 +26,16 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from controller.clock import MonotonicClock
-from controller.config import ConfigError, check, load_config
+from controller.config import ConfigError, check, check_output_path, load_config
 from hardware import protocol as P
-from hardware.mjrobot import MjRobot
+from hardware.base import HardwareError
+from hardware.mjrobot import MjRobot, check_robot_source
+from hardware.udp import check_host
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,16 +57,23 @@ class EmulatorConfig:
     stats_path: str = ""                # write the counters as JSON here on exit
 
     def __post_init__(self):
-        check((self.env_id == "") != (self.mjcf == ""), "env_id",
-              "exactly one of env_id or mjcf", (self.env_id, self.mjcf))
+        check_robot_source(self.env_id, self.mjcf, "")
+        check_host(self.host, "host", any_ok=True)
+        if self.peer_host:
+            check_host(self.peer_host, "peer_host")
         check(0 <= self.port <= 65535, "port", "a port in 0..65535", self.port)
         check(0 <= self.peer_port <= 65535, "peer_port", "a port in 0..65535", self.peer_port)
         check(1.0 <= self.rate_hz <= 10_000.0, "rate_hz", "a rate in [1, 10000] Hz", self.rate_hz)
         check(self.substeps >= 1, "substeps", "an integer >= 1", self.substeps)
         check(self.command_timeout > 0, "command_timeout", "seconds > 0", self.command_timeout)
         check(self.max_age > 0, "max_age", "seconds > 0", self.max_age)
-        check(self.duration >= 0, "duration", "seconds >= 0", self.duration)
+        check(0 <= self.duration < math.inf, "duration", "a finite number of seconds >= 0 (0: until "
+              "stopped)", self.duration)
         check(0 <= self.spin < 1.0 / self.rate_hz, "spin", "seconds in [0, period)", self.spin)
+        check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        check_output_path(self.stats_path, "stats_path", "file")
+        check(not self.stats_path or Path(self.stats_path).parent.is_dir(), "stats_path",
+              "a file in an existing folder", self.stats_path)
 
 
 class Emulator:
@@ -276,10 +286,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         cfg = load_config(EmulatorConfig, args.config, args.overrides)
-    except ConfigError as err:
+        emu = Emulator(cfg)
+    except (ConfigError, HardwareError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    emu = Emulator(cfg)
+    except OSError as err:   # the bind: address in use, not local, no permission
+        print(f"error: cannot serve on udp {cfg.host}:{cfg.port} (host, port): {err.strerror or err}",
+              file=sys.stderr)
+        return 2
     import signal
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: emu.stop())

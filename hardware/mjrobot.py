@@ -16,11 +16,32 @@ The robot is built from a gymnasium id (``HalfCheetah-v5``; masked ids of ``envs
 simulation reproduces gymnasium's transitions.
 """
 import math
+from pathlib import Path
 
 import mujoco
 import numpy as np
 
-from hardware.base import Channel, ChannelError
+from controller.config import ConfigError, check_env_id
+from hardware.base import Channel, ChannelError, HardwareError
+
+
+class RobotModelError(HardwareError):
+    """The robot's model cannot be built (an MJCF file MuJoCo rejects, an env id that cannot be made)."""
+
+
+def check_robot_source(env_id, mjcf, prefix):
+    """Config check of a robot description (``<prefix>env_id`` / ``<prefix>mjcf``, prefix "udp." etc.):
+    exactly one of the two; env_id a registered gymnasium id; mjcf an existing file. ConfigError."""
+    if (env_id == "") == (mjcf == ""):
+        raise ConfigError(f"{prefix}env_id: expected exactly one of env_id or mjcf, found "
+                          f"{(env_id, mjcf)!r}")
+    if env_id:
+        check_env_id(env_id, f"{prefix}env_id")
+        return
+    path = Path(mjcf)
+    if not path.is_file():
+        why = "a folder" if path.is_dir() else "no such file"
+        raise ConfigError(f"{prefix}mjcf: expected an MJCF file, found {mjcf!r} ({why})")
 
 _JOINT_UNITS = {  # mjtJoint -> (position names and units, velocity names and units)
     int(mujoco.mjtJoint.mjJNT_FREE): ((("x", "m"), ("y", "m"), ("z", "m"), ("qw", "1"), ("qx", "1"),
@@ -40,7 +61,11 @@ def _gym_env(env_id):
         env = gymnasium.make(env_id)
     except gymnasium.error.Error:
         import envs  # noqa: F401 - registers the masked ids, then try again
-        env = gymnasium.make(env_id)
+        try:
+            env = gymnasium.make(env_id)
+        except Exception as err:  # gymnasium raises several types for unknown ids or missing deps
+            raise RobotModelError(f"env_id {env_id!r}: cannot make it ({type(err).__name__}: {err})") \
+                from None
     unwrapped = env.unwrapped
     if not hasattr(unwrapped, "model") or not hasattr(unwrapped, "frame_skip"):
         raise ChannelError(f"env_id {env_id!r}: expected a gymnasium MuJoCo env, found "
@@ -67,7 +92,10 @@ class MjRobot:
             self.frame_skip = int(self.env.frame_skip)
             self.description = env_id
         else:
-            self.model = mujoco.MjModel.from_xml_path(str(mjcf))
+            try:
+                self.model = mujoco.MjModel.from_xml_path(str(mjcf))
+            except ValueError as err:  # MuJoCo's parse and compile errors
+                raise RobotModelError(f"mjcf {str(mjcf)!r}: MuJoCo cannot load it ({err})") from None
             self.data = mujoco.MjData(self.model)
             self.frame_skip = 1
             self.description = str(mjcf)

@@ -20,7 +20,7 @@ from typing import Literal
 
 from controller.config import check
 from hardware.base import Adapter, ReadStatus
-from hardware.mjrobot import MjRobot
+from hardware.mjrobot import MjRobot, check_robot_source
 from hardware.safety import SafetyConfig
 
 
@@ -34,9 +34,10 @@ class SimConfig:
     max_catchup: float = 0.1         # realtime: most simulated seconds advanced by one read
 
     def __post_init__(self):
-        check((self.env_id == "") != (self.mjcf == ""), "sim.env_id", "exactly one of env_id or mjcf",
-              (self.env_id, self.mjcf))
-        check(self.max_catchup > 0, "sim.max_catchup", "seconds > 0", self.max_catchup)
+        check_robot_source(self.env_id, self.mjcf, "sim.")
+        check(self.seed >= 0, "sim.seed", "an integer >= 0", self.seed)
+        check(0 < self.max_catchup < math.inf, "sim.max_catchup", "a finite number of seconds > 0",
+              self.max_catchup)
 
 
 class SimAdapter(Adapter):

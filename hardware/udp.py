@@ -21,15 +21,16 @@ robot-reported e-stop (ESTOP flag) latches the safety filter's e-stop. ``write``
 listening yet) are counted, not errors: the staleness watchdog covers a silent robot.
 """
 import dataclasses
+import math
 import socket
 import time
 
 import numpy as np
 
-from controller.config import check
+from controller.config import ConfigError, check
 from hardware import protocol as P
 from hardware.base import Adapter, ReadStatus
-from hardware.mjrobot import MjRobot
+from hardware.mjrobot import MjRobot, check_robot_source
 from hardware.safety import SafetyConfig
 
 MAX_DRAIN = 256   # datagrams handled per read or poll; the rest wait for the next one
@@ -49,10 +50,25 @@ class UdpConfig:
     def __post_init__(self):
         check(1 <= self.port <= 65535, "udp.port", "a port in 1..65535", self.port)
         check(0 <= self.bind_port <= 65535, "udp.bind_port", "a port in 0..65535", self.bind_port)
-        check((self.env_id == "") != (self.mjcf == ""), "udp.env_id", "exactly one of env_id or mjcf",
-              (self.env_id, self.mjcf))
-        check(self.max_age > 0, "udp.max_age", "seconds > 0", self.max_age)
-        check(self.reset_timeout > 0, "udp.reset_timeout", "seconds > 0", self.reset_timeout)
+        check_robot_source(self.env_id, self.mjcf, "udp.")
+        check_host(self.host, "udp.host")
+        check_host(self.bind_host, "udp.bind_host", any_ok=True)
+        check(0 < self.max_age < math.inf, "udp.max_age", "a finite number of seconds > 0", self.max_age)
+        check(0 < self.reset_timeout < math.inf, "udp.reset_timeout", "a finite number of seconds > 0",
+              self.reset_timeout)
+
+
+def check_host(host, key, any_ok=False):
+    """Raise ConfigError unless host is an IPv4 address or a name that resolves to one (a DNS look-up
+    for names). any_ok: "" (every local address, for binding) is accepted too."""
+    if any_ok and host == "":
+        return
+    try:
+        socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)
+    except (OSError, UnicodeError) as err:
+        why = getattr(err, "strerror", None) or str(err)
+        raise ConfigError(f"{key}: expected a host name or address that resolves to IPv4, found {host!r} "
+                          f"({why})") from None
 
 
 class UdpAdapter(Adapter):

@@ -32,7 +32,7 @@ import numpy as np
 
 from controller import reference as ref
 from controller.cells import LRUCell, RTUCell
-from controller.config import ConfigError, check
+from controller.config import ConfigError, check, check_output_path
 
 SIZES = {  # DESIGN §5: (RTU input width d = encoder width, units n)
     "paper": (64, 192),
@@ -68,6 +68,9 @@ class BenchConfig:
         check(len(self.cells) > 0, "cells", f"at least one of {', '.join(CELLS)}", self.cells)
         check(all(t >= 1 for t in self.torch_truncations), "torch_truncations",
               "integers >= 1", self.torch_truncations)
+        check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        check(self.output != "", "output", "a file path for the results (JSON)", self.output)
+        check_output_path(self.output, "output", "file")
 
 
 # ----------------------------------------------------------------------------- timing

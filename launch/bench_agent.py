@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from controller.config import check
+from controller.config import check, check_output_path
 from launch.bench import format_table, machine_info, summarize, time_calls, write_json
 
 AGENT_SIZES = {  # DESIGN §5: (observation size, encoder width, units n, head width)
@@ -58,6 +58,9 @@ class AgentBenchConfig:
         check(isinstance(self.critic_thread, bool), "critic_thread", "true or false", self.critic_thread)
         check(0.0 <= self.between_ticks_us <= 1e5, "between_ticks_us", "a number of microseconds in [0, 1e5]",
               self.between_ticks_us)
+        check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        check(self.output != "", "output", "a file path for the results (JSON)", self.output)
+        check_output_path(self.output, "output", "file")
 
 
 def make_agent(size, dtype, cell, seed, critic_thread=False):

@@ -25,7 +25,7 @@ import textwrap
 from importlib import resources
 from pathlib import Path
 
-from controller.config import ConfigError, load_config
+from controller.config import ConfigError, load_config, read_yaml
 
 
 def packaged_config(name):
@@ -86,12 +86,23 @@ def _looks_like_path(value):
     return os.sep in value or value.endswith((".yaml", ".yml"))
 
 
+def _check_not_empty(path):
+    """ConfigError when a --config file holds no settings (an empty file is more likely a mistake than
+    a request for the defaults, which leaving out --config gives)."""
+    if Path(path).is_file() and not read_yaml(path):
+        raise ConfigError(f"{path}: no settings (an empty YAML file); expected a mapping of config keys "
+                          f"(leave out --config for the defaults)")
+
+
 def resolve_config(value, prefix):
     """A --config value as a path: an existing file, else a packaged configs/ file named value,
     value.yaml or <prefix>_value.yaml (e.g. ``--config hopper_p`` -> configs/train_hopper_p.yaml).
     ConfigError when a path (with a separator or a .yaml suffix) does not exist, or no packaged
     config has that name."""
-    if value is None or Path(value).exists():
+    if value is None:
+        return value
+    if Path(value).exists():
+        _check_not_empty(value)
         return value
     if _looks_like_path(value):
         raise ConfigError(f"--config {value}: no such file")

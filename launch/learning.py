@@ -25,7 +25,8 @@ from typing import Literal
 
 import numpy as np
 
-from controller.config import build_config, check
+from controller.config import build_config, check, check_env_id, check_output_path
+from launch.envcheck import check_env
 
 CellKind = Literal["rtu-linear", "rtu-nonlinear", "lru", "none"]
 
@@ -50,7 +51,11 @@ class LearningBenchConfig:
     def __post_init__(self):
         check(len(self.env_ids) > 0, "env_ids", "at least one gymnasium id", self.env_ids)
         check(len(self.cells) > 0, "cells", "at least one cell kind", self.cells)
+        for i, env_id in enumerate(self.env_ids):
+            check_env_id(env_id, f"env_ids[{i}]")
         check(len(self.seeds) > 0, "seeds", "at least one integer seed", self.seeds)
+        check(all(seed >= 0 for seed in self.seeds), "seeds", "integers >= 0", self.seeds)
+        check_output_path(self.output, "output", "folder")
         check(self.steps >= 1, "steps", "an integer >= 1", self.steps)
         check(self.last_episodes >= 1, "last_episodes", "an integer >= 1", self.last_episodes)
         check(self.workers >= 1, "workers", "an integer >= 1", self.workers)
@@ -161,6 +166,8 @@ def plot_curves(runs, cfg, path, window=20):
 
 def run(cfg, echo=print):
     """Run every (env, cell, seed); write curves, summary.json, curves.png; print the table."""
+    for i, env_id in enumerate(cfg.env_ids):   # before anything is written or a worker starts
+        check_env(env_id, cfg.env_kwargs, key=f"env_ids[{i}]")
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(e, c, s) for e in cfg.env_ids for c in cfg.cells for s in cfg.seeds]

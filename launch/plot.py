@@ -42,6 +42,36 @@ def _config(run_dir):
         return {}
 
 
+def _moving_average(run_dir):
+    """The run's moving-average window (config.yaml's moving_average, else 20); ValueError naming the
+    file and key for a value that is not an integer >= 1."""
+    value = _config(run_dir).get("moving_average", 20)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{Path(run_dir) / R.CONFIG}: moving_average: expected an integer >= 1, "
+                         f"found {value!r}")
+    return value
+
+
+def _check_compare_path(compare):
+    """ValueError unless --compare names a file in an existing folder (checked before drawing)."""
+    path = Path(compare)
+    if path.is_dir():
+        raise ValueError(f"--compare {compare}: expected a file path for the figure, found a folder")
+    if not path.parent.is_dir():
+        raise ValueError(f"--compare {compare}: expected a file in an existing folder, found no folder "
+                         f"{path.parent}")
+
+
+def _check_has_something(run_dir):
+    """FileNotFoundError unless the run folder holds episodes or latency statistics to plot."""
+    d = Path(run_dir)
+    if not (d / R.METRICS).exists() and not (d / R.MONITOR).exists():
+        raise FileNotFoundError(f"{d}: not a training run folder (no {R.METRICS} or {R.MONITOR})")
+    if episodes_of(d)[0].size == 0 and not (d / R.LATENCY).is_file():
+        raise ValueError(f"{d}: no episodes in {R.METRICS} or {R.MONITOR} and no {R.LATENCY}: nothing to "
+                         f"plot yet")
+
+
 def episodes_of(run_dir):
     """(steps, returns) arrays of a run's episodes (metrics.jsonl, else monitor.csv cumulative lengths)."""
     rows = R.read_metrics(run_dir, "episode")
@@ -57,7 +87,7 @@ def plot_learning_curve(run_dir, plt, window=None, path=None):
     """learning_curve.png of one run; returns the path, or None when the run has no episodes."""
     run_dir = Path(run_dir)
     cfg = _config(run_dir)
-    window = window or int(cfg.get("moving_average", 20))
+    window = window or _moving_average(run_dir)
     steps, returns = episodes_of(run_dir)
     if steps.size == 0:
         return None
@@ -150,9 +180,12 @@ def _save_return_figure(plt, fig, axes, path, window):
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
+    path = Path(path)
+    if not path.suffix:   # matplotlib would add .png itself; say the name it gets
+        path = path.with_suffix(".png")
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return Path(path)
+    return path
 
 
 BENCH_SUMMARY = "summary.json"
@@ -237,6 +270,8 @@ def main_plot(run_dirs, compare=None, echo=print):
     """The `rtu-control plot` command; returns the list of written paths. Raises FileNotFoundError
     naming a folder that is neither a training run nor a `bench learning` output (with ``--compare``),
     and ValueError for a mix of both or bench folders without ``--compare``."""
+    if compare:
+        _check_compare_path(compare)
     benches = [Path(d) for d in run_dirs if (Path(d) / BENCH_SUMMARY).is_file()
                and not (Path(d) / R.METRICS).exists()]
     if benches:
@@ -248,11 +283,12 @@ def main_plot(run_dirs, compare=None, echo=print):
         if p is not None:
             echo(f"wrote {p}")
         return [p] if p is not None else []
+    for d in run_dirs:   # every folder checked before any figure is drawn
+        _check_has_something(d)
+        _moving_average(d)
     written = []
     for d in run_dirs:
         d = Path(d)
-        if not (d / R.METRICS).exists() and not (d / R.MONITOR).exists():
-            raise FileNotFoundError(f"{d}: not a training run folder (no {R.METRICS} or {R.MONITOR})")
         paths = plot_run(d, echo=echo)
         if not paths and _pyplot(lambda *_: None) is None:
             return written

@@ -37,8 +37,9 @@ from typing import Literal
 import numpy as np
 
 from controller.agent import AgentConfig
-from controller.config import ConfigError, check, load_config, to_dict
+from controller.config import check, check_env_id, check_output_path, load_config, to_dict
 from launch import results as R
+from launch.envcheck import check_spaces, first_reset, make_env
 
 
 class TrainError(RuntimeError):
@@ -93,6 +94,8 @@ class TrainConfig:
 
     def __post_init__(self):
         check(self.env_id != "", "env_id", "a gymnasium id", self.env_id)
+        check_env_id(self.env_id, "env_id")
+        check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         check(self.steps >= 1, "steps", "an integer >= 1", self.steps)
         check(self.rate_hz >= 0 and math.isfinite(self.rate_hz), "rate_hz", "a finite number >= 0 (Hz)",
               self.rate_hz)
@@ -103,8 +106,10 @@ class TrainConfig:
         check(self.divergence_delta > 0, "divergence_delta", "a number > 0", self.divergence_delta)
         check(self.check_every >= 1, "check_every", "an integer >= 1", self.check_every)
         check(self.max_rollbacks >= 0, "max_rollbacks", "an integer >= 0", self.max_rollbacks)
-        check(self.latency_budget_us > 0, "latency_budget_us", "a number > 0 (µs)", self.latency_budget_us)
+        check(self.latency_budget_us > 0 and math.isfinite(self.latency_budget_us), "latency_budget_us",
+              "a finite number > 0 (µs)", self.latency_budget_us)
         check(self.moving_average >= 1, "moving_average", "an integer >= 1", self.moving_average)
+        check_output_path(self.output, "output", "folder")
 
 
 def load_train_config(path=None, overrides=()):
@@ -318,11 +323,8 @@ class Trainer:
         self.cfg = cfg
         self.dir = Path(run_dir)
         self.echo = echo
-        try:
-            self.env = gym.make(cfg.env_id, **cfg.env_kwargs)
-        except Exception as err:  # gymnasium raises several types for unknown ids / bad kwargs
-            raise ConfigError(f"env_id / env_kwargs: cannot make {cfg.env_id!r} with {cfg.env_kwargs}: "
-                              f"{type(err).__name__}: {err}") from None
+        self.env = make_env(cfg.env_id, cfg.env_kwargs)
+        check_spaces(self.env, cfg.env_id)
         echo("  loading the agent's compiled kernels (the first run on a machine compiles them: "
              "about 30 s)")
         self.agent = Agent(self.env.observation_space, self.env.action_space, cfg.agent, seed=cfg.seed,
@@ -361,11 +363,12 @@ class Trainer:
         if self.dir.exists() and any(self.dir.iterdir()):
             raise TrainError(f"output {self.dir}: folder exists and is not empty (use --resume {self.dir} "
                              f"to continue that run, or choose another output)")
+        # the first reset before the folder: an env that cannot reset leaves nothing behind
+        self.obs, _ = first_reset(self.env, self.cfg.env_id, self.cfg.env_kwargs, self.cfg.seed)
         (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         self._write_config()
         (self.dir / R.MONITOR).write_text(R.monitor_header(self.t_start, self.cfg.env_id))
         self._open_logs()
-        self.obs, _ = self.env.reset(seed=self.cfg.seed)
         self._log({"kind": "start", "step": 0, "env_id": self.cfg.env_id, "seed": self.cfg.seed,
                    "env_state": self.env_kind, "pid": os.getpid()})
         self.checkpoint()
@@ -713,6 +716,49 @@ def format_summary(summary, run_dir):
     return "\n".join(lines)
 
 
+def _new_paths(run_dir):
+    """run_dir and those of its ancestors that do not exist yet, innermost first."""
+    made = []
+    for path in (Path(run_dir), *Path(run_dir).parents):
+        if path.exists():
+            break
+        made.append(path)
+    return made
+
+
+def _remove_new_run(run_dir, new_paths):
+    """Undo a run that failed before its first step: its folder (or, when the folder existed empty
+    before, what was written into it) and the empty ancestors it created."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    if run_dir in new_paths:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    elif run_dir.is_dir():
+        for child in run_dir.iterdir():
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+    for path in new_paths[1:]:
+        try:
+            path.rmdir()
+        except OSError:   # not empty: something else was put there meanwhile
+            break
+
+
+def _start_new_run(cfg, run_dir, echo):
+    """Trainer for a new run; a run that fails before its first step leaves no results folder, and a
+    folder that cannot be written is a TrainError naming it."""
+    new_paths = _new_paths(run_dir)
+    existed_empty = run_dir.is_dir() and not any(run_dir.iterdir())
+    try:
+        return Trainer(cfg, run_dir, echo=echo)
+    except BaseException as err:
+        if new_paths or existed_empty:
+            _remove_new_run(run_dir, new_paths)
+        if isinstance(err, OSError):
+            raise TrainError(f"output {run_dir}: cannot write the results folder ({err})") from None
+        raise
+
+
 def main_train(config_path, overrides, resume=None, echo=print):
     """The `rtu-control train` command: returns the summary dict. ConfigError/TrainError propagate."""
     if resume is not None:
@@ -732,7 +778,7 @@ def main_train(config_path, overrides, resume=None, echo=print):
         echo(f"rtu-control train: {cfg.env_id}, cell {cfg.agent.cell} ({cfg.agent.n_units} units), "
              f"seed {cfg.seed}, {cfg.steps} steps, {cfg.pace} -> {run_dir}"
              + (f" (config {config_path})" if config_path else ""))
-        trainer = Trainer(cfg, run_dir, echo=echo)
+        trainer = _start_new_run(cfg, run_dir, echo)
     trainer._session_start_step = trainer.step
     summary = trainer.run()
     echo(format_summary(summary, run_dir))

@@ -72,3 +72,13 @@ def test_deploy_main_with_sim_and_stand_in(tmp_path, capsys):
     assert code == 0
     assert "deploy: 300 ticks" in capsys.readouterr().out
     assert main(["--set", "adapter=serial"]) == 2
+
+
+def test_deploy_main_with_a_fixed_safe_command_and_no_values_exits_2_naming_the_key(tmp_path, capsys):
+    from hardware.deploy import main
+    code = main(["--config", str(CONFIGS / "deploy_emulator.yaml"), "--set", "adapter=sim",
+                 "--set", "policy.kind=fixed", "--set", "safety.safe_command=fixed",
+                 "--set", f"output={tmp_path / 'out'}"])
+    assert code == 2
+    assert "safety.safe_values: expected 6 values" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
