@@ -26,7 +26,8 @@ the episode is reset (``adapter.reset_episode`` when ``task.reset_mode == "adapt
 reset is not real-time work, so the schedule restarts after it and its duration is not a miss) and
 ``policy.reset()`` is called. An unusable read (STALE, INVALID, ESTOP, ERROR) sends the safe command
 and interrupts the episode (no update; ``policy.reset()``; a new episode starts when samples return,
-without resetting the robot). When the adapter enters ERROR the loop stops.
+without resetting the robot). When the adapter enters ERROR the loop stops on a fault: ``summary()["fault"]`` names it ("" for a
+run that ended otherwise: done, ``max_ticks``, a signal or ``request_stop``).
 
 During the spin window before each release the loop calls ``adapter.poll()`` when the adapter has
 one (the UDP adapter drains and validates its socket there), so the read at the release finds the
@@ -407,6 +408,7 @@ class ControlLoop:
         self.stats = LoopStats()
         self.stop_requested = False
         self.stop_reason = ""
+        self.fault = ""              # why the loop stopped on a fault ("" when it did not)
         self.realtime = {}
         self._estimate_ns = config.learn_estimate_init * NS
         self._margin_ns = int(config.learn_margin * NS)
@@ -419,6 +421,12 @@ class ControlLoop:
         self.stop_requested = True
         if not self.stop_reason:
             self.stop_reason = reason
+
+    def stop_on_fault(self, reason):
+        """Stop at the end of the current tick because of a fault; ``summary()["fault"]`` names it."""
+        if not self.fault:
+            self.fault = reason
+        self.request_stop(reason)
 
     def _signal_handler(self, signum, frame):
         self.request_stop(f"signal {signal.Signals(signum).name}")
@@ -580,7 +588,7 @@ class ControlLoop:
                         has_prev = False
                         in_episode = False
                 if adapter.lifecycle is not State.ACTIVE:   # on_error during read or write
-                    self.request_stop(f"adapter error: {adapter.last_error}")
+                    self.stop_on_fault(f"adapter error: {adapter.last_error}")
                 stats.ticks += 1
                 stats.releases += 1
                 if self.on_tick is not None:
@@ -616,6 +624,7 @@ class ControlLoop:
     def summary(self):
         out = self.stats.summary()
         out["stop_reason"] = self.stop_reason
+        out["fault"] = self.fault
         out["rate_hz"] = self.config.rate_hz
         out["realtime"] = dict(self.realtime)
         out["safety"] = self.adapter.safety.counters()

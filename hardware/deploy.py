@@ -13,10 +13,12 @@
     agent: {...}            # AgentConfig (controller.agent) when policy.kind is agent
     output: results/deploy  # folder for config.yaml and loop_stats.json ("" for none)
 
-``run_deploy(config, policy=None)`` builds everything, runs the loop and returns its summary; the policy
+``run_deploy(config, policy=None)`` builds everything, runs the loop and returns its summary (its
+``fault`` is "" unless the loop stopped on a fault); the policy
 is the one ``policy.kind`` names unless ``policy`` (any object with the Policy protocol of
 controller.loop) is passed. ``main(argv)`` is the command line (``python -m hardware.deploy --config
-FILE --set key=value``), for the ``rtu-control deploy`` subcommand. Adapters
+FILE --set key=value``), for the ``rtu-control deploy`` subcommand; it exits 0 when the run ended (done,
+or SIGINT / SIGTERM), 1 when it stopped on a fault (named on stderr), 2 for bad input. Adapters
 are registered by type name in ``ADAPTERS`` (lerobot-style), each with its config class.
 """
 import dataclasses
@@ -33,6 +35,10 @@ from hardware.safety import SafetyConfig
 from hardware.sim import SimAdapter, SimConfig
 from hardware.tasks import TaskConfig, make_task
 from hardware.udp import UdpAdapter, UdpConfig
+
+# exit status of main: the run ended (done, or stopped by SIGINT / SIGTERM), it stopped on a fault
+# (summary["fault"]), or it never started (a bad config, a robot description or adapter that cannot be built)
+EXIT_OK, EXIT_FAULT, EXIT_BAD_INPUT = 0, 1, 2
 
 ADAPTERS = {  # type name -> (adapter class, config section name)
     "mock": (MockAdapter, "mock"),
@@ -172,19 +178,22 @@ def main(argv=None):
         cfg = load_deploy_config(args.config, args.overrides)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     from hardware.base import HardwareError
     try:
         summary = run_deploy(cfg)
     except (ConfigError, HardwareError) as err:  # e.g. channels this adapter lacks, safe values
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     sa = summary["sense_act_us"]
     print(f"deploy: {summary['ticks']} ticks at {cfg.loop.rate_hz:g} Hz, stop: {summary['stop_reason']}, "
           f"on time {100 * summary['on_time_fraction']:.2f} %, sense->act p50 {sa['p50']:.0f} / p99 "
           f"{sa['p99']:.0f} us, updates {summary['updates']} (skipped {summary['skipped_updates']}), "
           f"episodes {summary['episodes']}" + (f"; results in {cfg.output}" if cfg.output else ""))
-    return 0
+    if summary["fault"]:
+        print(f"deploy: stopped on a fault: {summary['fault']}", file=sys.stderr)
+        return EXIT_FAULT
+    return EXIT_OK
 
 
 if __name__ == "__main__":

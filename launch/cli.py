@@ -252,7 +252,9 @@ def build_parser():
         "Run the fixed-rate real-time control loop against a robot adapter chosen in YAML (udp: the "
         "robot emulator or a robot speaking the protocol; sim: MuJoCo in-process; mock), with the safety "
         "filter between the policy and every write; the agent acts and learns on every tick. The default "
-        "config talks to 'rtu-control emulator' on 127.0.0.1:47800: start that first.",
+        "config talks to 'rtu-control emulator' on 127.0.0.1:47800: start that first. Exit status: 0 "
+        "when the run ends (done, or SIGINT/SIGTERM), 1 when it stops on a fault (named on stderr), 2 for "
+        "bad input.",
         ["rtu-control deploy --set loop.duration=30",
          "rtu-control deploy --set adapter=sim --set loop.duration=5",
          "rtu-control deploy --set policy.kind=fixed --set loop.rate_hz=200"],

@@ -285,3 +285,32 @@ def test_ticks_do_not_grow_memory():
     finally:
         tracemalloc.stop()
     assert marks["end"] - marks["start"] < 4096, marks
+
+
+def test_summary_names_the_fault_that_stopped_the_loop():
+    loop, adapter, policy, _ = make(ticks=50, safety=SafetyConfig(max_consecutive_errors=3))
+
+    def fail(lp, k):
+        if k == 4:
+            adapter.fail_reads = 100
+    loop.on_tick = fail
+    out = loop.run()
+    assert out["fault"].startswith("adapter error") and "injected read failure" in out["fault"]
+    assert out["stop_reason"] == out["fault"]
+
+
+def test_summary_of_a_run_without_a_fault_has_an_empty_fault():
+    loop, adapter, policy, _ = make(ticks=10)
+    out = loop.run()
+    assert out["fault"] == "" and out["stop_reason"] == "done"
+
+
+def test_a_signal_stop_is_not_a_fault():
+    loop, adapter, policy, _ = make(ticks=100)
+
+    def stop(lp, k):
+        if k == 3:
+            lp.request_stop("signal SIGTERM")
+    loop.on_tick = stop
+    out = loop.run()
+    assert out["fault"] == "" and out["stop_reason"] == "signal SIGTERM"

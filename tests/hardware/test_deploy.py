@@ -82,3 +82,34 @@ def test_deploy_main_with_a_fixed_safe_command_and_no_values_exits_2_naming_the_
     assert code == 2
     assert "safety.safe_values: expected 6 values" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _mock_deploy_argv(tmp_path, *extra):
+    return ["--config", str(CONFIGS / "deploy_emulator.yaml"), "--set", "adapter=mock", "--set", "task.name=track",
+            "--set", "policy.kind=fixed", "--set", "loop.rate_hz=200", "--set", "loop.duration=2",
+            "--set", "loop.handle_signals=false", "--set", f"output={tmp_path / 'out'}", *extra]
+
+
+def test_deploy_main_exits_1_naming_the_fault_after_nan_samples(tmp_path, capsys, monkeypatch):
+    """The latched fault of a robot sending NaN: the run stops early, exit status 1, the reason named."""
+    from hardware import deploy
+
+    made = deploy.make_adapter
+
+    def nan_robot(config):
+        adapter = made(config)
+        adapter.nan_reads = 10**6
+        return adapter
+    monkeypatch.setattr(deploy, "make_adapter", nan_robot)
+    assert deploy.main(_mock_deploy_argv(tmp_path)) == 1
+    captured = capsys.readouterr()
+    assert "fault:" in captured.err and "consecutive errors" in captured.err
+    assert "last: " in captured.err and not captured.err.rstrip().endswith("last:")
+    saved = json.loads((tmp_path / "out" / "loop_stats.json").read_text())
+    assert saved["fault"] and saved["ticks"] < 400
+
+
+def test_deploy_main_exits_0_when_the_run_completes(tmp_path, capsys):
+    from hardware.deploy import main
+    assert main(_mock_deploy_argv(tmp_path, "--set", "loop.duration=0.2")) == 0
+    assert "fault" not in capsys.readouterr().err
