@@ -26,7 +26,8 @@ the episode is reset (``adapter.reset_episode`` when ``task.reset_mode == "adapt
 reset is not real-time work, so the schedule restarts after it and its duration is not a miss) and
 ``policy.reset()`` is called. An unusable read (STALE, INVALID, ESTOP, ERROR) sends the safe command
 and interrupts the episode (no update; ``policy.reset()``; a new episode starts when samples return,
-without resetting the robot). When the adapter enters ERROR the loop stops on a fault: ``summary()["fault"]`` names it ("" for a
+without resetting the robot). When no usable sample arrived ``startup_timeout`` seconds after the start
+(no robot), or the adapter enters ERROR, the loop stops on a fault: ``summary()["fault"]`` names it ("" for a
 run that ended otherwise: done, ``max_ticks``, a signal or ``request_stop``).
 
 During the spin window before each release the loop calls ``adapter.poll()`` when the adapter has
@@ -85,6 +86,7 @@ class LoopConfig:
     rate_hz: float = 100.0              # 20 Hz .. 1 kHz
     duration: float = 10.0              # seconds of ticks; 0 runs until stopped (signal, max_ticks)
     max_ticks: int = 0                  # 0 for no limit
+    startup_timeout: float = 2.0        # no usable sample this long after the start: stop on a fault (0: wait)
     learn: Literal["budget", "always", "never"] = "budget"
     learn_margin: float = 50e-6         # kept free before the deadline when deciding to learn
     learn_quantile: float = 0.99        # the update-time estimate tracks this quantile
@@ -107,6 +109,8 @@ class LoopConfig:
         check(0 <= self.duration < math.inf, "loop.duration", "a finite number of seconds >= 0 (0: until "
               "stopped)", self.duration)
         check(self.max_ticks >= 0, "loop.max_ticks", "an integer >= 0", self.max_ticks)
+        check(0 <= self.startup_timeout < math.inf, "loop.startup_timeout",
+              "a finite number of seconds >= 0 (0: wait for the first sample forever)", self.startup_timeout)
         check(0 <= self.learn_margin < math.inf, "loop.learn_margin", "a finite number of seconds >= 0",
               self.learn_margin)
         check(0.0 < self.learn_decay <= 1.0, "loop.learn_decay", "a number in (0, 1]", self.learn_decay)
@@ -504,6 +508,8 @@ class ControlLoop:
         reanchor = False
         free_run = cfg.free_run
         poll = getattr(adapter, "poll", None) if cfg.poll_while_spinning else None
+        startup_ns = int(cfg.startup_timeout * NS)
+        seen_usable = False       # a usable sample arrived since the start
         try:
             t0 = t_first = clock.now_ns()
             k = 0
@@ -520,6 +526,7 @@ class ControlLoop:
                 now = wake / NS
                 status = adapter.read(now, period, state)
                 if usable(status):
+                    seen_usable = True
                     if status == 1:
                         stats.held_reads += 1
                     if not in_episode:
@@ -587,6 +594,9 @@ class ControlLoop:
                         policy.reset()
                         has_prev = False
                         in_episode = False
+                    elif not seen_usable and startup_ns and wake - t_first >= startup_ns:
+                        self.stop_on_fault(f"no usable sample within loop.startup_timeout = "
+                                           f"{cfg.startup_timeout:g} s ({stats.unusable_reads} unusable reads)")
                 if adapter.lifecycle is not State.ACTIVE:   # on_error during read or write
                     self.stop_on_fault(f"adapter error: {adapter.last_error}")
                 stats.ticks += 1

@@ -12,6 +12,7 @@
     policy: {...}           # PolicyConfig: kind agent | fixed (the stand-in)
     agent: {...}            # AgentConfig (controller.agent) when policy.kind is agent
     output: results/deploy  # folder for config.yaml and loop_stats.json ("" for none)
+    progress_every: 5.0     # seconds between the progress lines main prints (0: none)
 
 ``run_deploy(config, policy=None)`` builds everything, runs the loop and returns its summary (its
 ``fault`` is "" unless the loop stopped on a fault); the policy
@@ -79,8 +80,11 @@ class DeployConfig:
     policy: PolicyConfig = PolicyConfig()
     agent: AgentConfig = AgentConfig()
     output: str = ""
+    progress_every: float = 5.0    # seconds between progress lines of main (0: none)
 
     def __post_init__(self):
+        check(0 <= self.progress_every < math.inf, "progress_every",
+              "a finite number of seconds >= 0 (0: no progress lines)", self.progress_every)
         period = 1.0 / self.loop.rate_hz
         for name in ("act_cost", "learn_cost"):  # a busy-wait of a whole period makes every tick late
             value = getattr(self.policy, name)
@@ -161,6 +165,41 @@ def run_deploy(config, policy=None, on_tick=None):
     return summary
 
 
+class ProgressLines:
+    """``on_tick`` hook printing one line every ``every`` seconds of the loop's clock: ticks, on-time
+    fraction, unusable reads, episodes, last episode return. Between lines it costs one clock read
+    and a comparison per tick; the formatting happens only on the ticks that print."""
+
+    def __init__(self, every, stream=None):
+        import sys
+        self.every_ns = int(every * 1e9)
+        self.stream = stream if stream is not None else sys.stdout
+        self.start_ns = None
+        self.next_ns = 0
+
+    def __call__(self, loop, k):
+        now = loop.clock.now_ns()
+        if self.start_ns is None:
+            self.start_ns, self.next_ns = now, now + self.every_ns
+        if now < self.next_ns:
+            return
+        self.next_ns = now + self.every_ns
+        s = loop.stats
+        last = f"{s.last_returns[-1]:.2f}" if s.last_returns else "n/a"
+        self.stream.write(f"deploy: t {(now - self.start_ns) / 1e9:.1f} s, {s.ticks} ticks, on time "
+                          f"{100 * s.on_time_fraction():.2f} %, unusable reads {s.unusable_reads}, "
+                          f"episodes {s.episodes}, last return {last}\n")
+        self.stream.flush()
+
+
+def _fault_hint(cfg, summary):
+    """A pointer for the commonest fault: a UDP robot that never sent a usable sample."""
+    if cfg.adapter == "udp" and summary["acts"] == 0:
+        return (f" (is the robot, or 'rtu-control emulator', running and sending to udp "
+                f"{cfg.udp.host}:{cfg.udp.port}?)")
+    return ""
+
+
 def load_deploy_config(path=None, overrides=()):
     return load_config(DeployConfig, path, overrides)
 
@@ -181,7 +220,7 @@ def main(argv=None):
         return EXIT_BAD_INPUT
     from hardware.base import HardwareError
     try:
-        summary = run_deploy(cfg)
+        summary = run_deploy(cfg, on_tick=ProgressLines(cfg.progress_every) if cfg.progress_every else None)
     except (ConfigError, HardwareError) as err:  # e.g. channels this adapter lacks, safe values
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -189,9 +228,10 @@ def main(argv=None):
     print(f"deploy: {summary['ticks']} ticks at {cfg.loop.rate_hz:g} Hz, stop: {summary['stop_reason']}, "
           f"on time {100 * summary['on_time_fraction']:.2f} %, sense->act p50 {sa['p50']:.0f} / p99 "
           f"{sa['p99']:.0f} us, updates {summary['updates']} (skipped {summary['skipped_updates']}), "
-          f"episodes {summary['episodes']}" + (f"; results in {cfg.output}" if cfg.output else ""))
+          f"unusable reads {summary['unusable_reads']}, episodes {summary['episodes']}"
+          + (f"; results in {cfg.output}" if cfg.output else ""))
     if summary["fault"]:
-        print(f"deploy: stopped on a fault: {summary['fault']}", file=sys.stderr)
+        print(f"deploy: stopped on a fault: {summary['fault']}{_fault_hint(cfg, summary)}", file=sys.stderr)
         return EXIT_FAULT
     return EXIT_OK
 

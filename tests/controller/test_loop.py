@@ -314,3 +314,36 @@ def test_a_signal_stop_is_not_a_fault():
     loop.on_tick = stop
     out = loop.run()
     assert out["fault"] == "" and out["stop_reason"] == "signal SIGTERM"
+
+
+def test_no_usable_sample_within_the_startup_timeout_is_a_fault():
+    loop, adapter, policy, clock = make(rate=100.0, ticks=200, startup_timeout=0.2)
+    adapter.silent = True                       # no robot: not one sample
+    out = loop.run()
+    assert out["fault"].startswith("no usable sample within loop.startup_timeout = 0.2 s")
+    assert out["stop_reason"] == out["fault"]
+    assert 20 <= out["ticks"] <= 22 and out["unusable_reads"] == out["ticks"] and policy.acts == 0
+
+
+def test_startup_timeout_0_waits_for_the_first_sample_forever():
+    loop, adapter, policy, clock = make(rate=100.0, ticks=200, startup_timeout=0.0)
+    adapter.silent = True
+    out = loop.run()
+    assert out["fault"] == "" and out["ticks"] == 200 and out["unusable_reads"] == 200
+
+
+def test_startup_timeout_does_not_apply_once_a_sample_arrived():
+    loop, adapter, policy, clock = make(rate=100.0, ticks=100, startup_timeout=0.1)
+
+    def go_silent(lp, k):
+        if k == 4:
+            adapter.silent = True
+    loop.on_tick = go_silent
+    out = loop.run()
+    assert out["fault"] == "" and out["ticks"] == 100 and out["unusable_reads"] > 50
+
+
+@pytest.mark.parametrize("value", [-1.0, math.inf, math.nan])
+def test_startup_timeout_is_validated(value):
+    with pytest.raises(ConfigError, match="loop.startup_timeout: expected a finite number of seconds >= 0"):
+        LoopConfig(startup_timeout=value)

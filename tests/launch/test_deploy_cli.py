@@ -28,3 +28,28 @@ def test_deploy_with_an_adapter_lacking_the_task_channels_is_a_clean_error(capsy
 
     assert main(["deploy", "--set", "adapter=mock"]) == 2
     assert "expected channel 'time'" in capsys.readouterr().err
+
+
+def _free_udp_port():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_deploy_without_a_robot_stops_after_the_startup_timeout(capsys):
+    code = main(["deploy", "--set", "policy.kind=fixed", "--set", f"udp.port={_free_udp_port()}",
+                 "--set", "loop.startup_timeout=0.5", "--set", "loop.duration=3", "--set", "output="])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "no usable sample within loop.startup_timeout = 0.5 s" in captured.err
+    assert "rtu-control emulator" in captured.err
+    assert "stop: done" not in captured.out
+
+
+def test_deploy_prints_progress_lines_with_the_unusable_reads(capsys):
+    code = main(["deploy", "--set", "adapter=sim", "--set", "policy.kind=fixed", "--set", "loop.rate_hz=100",
+                 "--set", "loop.duration=1.3", "--set", "progress_every=0.4", "--set", "output="])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("deploy: t ")]
+    assert code == 0 and len(lines) >= 2
+    assert all("unusable reads 0" in line and "on time" in line and "episodes" in line for line in lines)
