@@ -35,8 +35,8 @@ one (the UDP adapter drains and validates its socket there), so the read at the 
 latest sample already decoded and the receive path warm.
 
 Statistics are streamed into fixed-bin log histograms (:class:`LogHistogram`, preallocated numpy
-counts, 16 bins per octave from 1 ns): sense->act latency, learn time, wake-up jitter, tick work time;
-p50/p99/max are read off at the end.
+counts, 16 bins per octave from 1 ns): sense->act latency, learn time, wake-up jitter, tick work time
+(a robot reset excluded), robot reset time; p50/p99/max are read off at the end.
 
 Real-time options (``LoopConfig``): SCHED_FIFO, CPU affinity, mlockall, gc.freeze; each that the OS
 refuses falls back with one :class:`RealtimeWarning`. SIGINT/SIGTERM (main thread only) request a clean
@@ -186,13 +186,15 @@ class LogHistogram:
 
 class LoopStats:
     """Histograms and counters of one run. Histograms: ``sense_act`` (wake -> write returned),
-    ``learn`` (update() duration), ``jitter`` (wake - release), ``work`` (wake -> end of the tick)."""
+    ``learn`` (update() duration), ``jitter`` (wake - release), ``work`` (wake -> end of the tick,
+    minus a robot reset done in it: not real-time work), ``reset`` (``adapter.reset_episode`` durations)."""
 
     def __init__(self):
         self.sense_act = LogHistogram()
         self.learn = LogHistogram()
         self.jitter = LogHistogram()
         self.work = LogHistogram()
+        self.reset = LogHistogram()
         self.ticks = 0               # ticks executed
         self.releases = 0            # ticks executed + releases dropped after overruns
         self.deadline_misses = 0     # write completed after the deadline, plus dropped releases
@@ -227,6 +229,7 @@ class LoopStats:
         out["learn_us"] = self.learn.summary_us()
         out["jitter_us"] = self.jitter.summary_us()
         out["work_us"] = self.work.summary_us()
+        out["reset_us"] = self.reset.summary_us()
         out["last_returns"] = list(self.last_returns[-10:])
         return out
 
@@ -515,6 +518,7 @@ class ControlLoop:
             k = 0
             while not self.stop_requested and (max_ticks == 0 or stats.ticks < max_ticks):
                 release = t0 + k * period_ns
+                reset_ns = 0
                 if free_run:        # no schedule: no deadline, no jitter, learning always fits
                     wake = clock.now_ns()
                     deadline = wake + (1 << 62)
@@ -574,7 +578,10 @@ class ControlLoop:
                         if len(stats.last_returns) > 100:
                             del stats.last_returns[0]
                         if reset_adapter:
+                            t_reset = clock.now_ns()
                             adapter.reset_episode(cfg.seed + episodes_started)
+                            reset_ns = clock.now_ns() - t_reset
+                            stats.reset.record(reset_ns)
                             stats.resets += 1
                             reanchor = True
                         policy.reset()
@@ -604,7 +611,7 @@ class ControlLoop:
                 if self.on_tick is not None:
                     self.on_tick(self, k)
                 end = clock.now_ns()
-                stats.work.record(end - wake)
+                stats.work.record(end - wake - reset_ns)
                 k += 1
                 if reanchor:
                     # a robot reset is not real-time work: restart the schedule, next release now

@@ -347,3 +347,16 @@ def test_startup_timeout_does_not_apply_once_a_sample_arrived():
 def test_startup_timeout_is_validated(value):
     with pytest.raises(ConfigError, match="loop.startup_timeout: expected a finite number of seconds >= 0"):
         LoopConfig(startup_timeout=value)
+
+
+def test_a_robot_reset_is_not_tick_work_and_is_recorded_on_its_own():
+    loop, adapter, policy, clock = make(ticks=12, task=TrackTask(TaskConfig(max_episode_steps=4)))
+
+    def slow_reset(seed=None):
+        clock.advance(500 * MS)     # a robot that takes half a second to reset
+        return True
+    adapter.reset_episode = slow_reset
+    out = loop.run()
+    assert out["resets"] == 2
+    assert out["work_us"]["max"] < 1000.0
+    assert out["reset_us"]["count"] == 2 and out["reset_us"]["max"] == pytest.approx(500_000.0)
