@@ -3,6 +3,9 @@
 ``warm_up_cells()`` builds tiny cells of every variant, activation and dtype and calls each of their
 methods once, so that the first real tick finds the machine code ready (from numba's on-disk cache
 after the first run on this machine). Returns the number of cell configurations compiled.
+``warm_up_agents()`` does the same for the agent's fused kernels. ``warm_up_for_loop(config, spaces)``
+compiles what controller.loop can call on one agent configuration (``exercise_loop_protocol``) on a
+tiny twin, leaving the agent that will be deployed untouched.
 """
 import time
 
@@ -56,6 +59,51 @@ def _exercise_agent(agent, rng):
     agent.credit(None)
     agent.update(0.0, obs, True, False)
     agent.reset()
+
+
+def exercise_loop_protocol(agent, obs, applied):
+    """Every call sequence controller.loop makes on a policy, in its order: an episode's first tick
+    (act, credit), middle ticks with update or skip, episode ends by update or skip (terminated and
+    truncated, after either kind of middle tick), an interrupted episode (reset without an end).
+    obs: float64 (n_obs,); applied: float64 (n_actions,) as the loop passes them."""
+    ends = (("update", (True, False)), ("skip", (False, True)), ("update", (False, True)),
+            ("skip", (True, False)))
+    for i, (end, flags) in enumerate(ends):
+        agent.act(obs)
+        agent.credit(applied)
+        for middle in (("update", "skip") if i % 2 else ("skip", "update")):
+            agent.act(obs)
+            getattr(agent, middle)(0.0, obs, False, False)
+            agent.credit(applied)
+        getattr(agent, end)(0.0, obs, *flags)       # the terminal tick: no act
+        agent.reset()
+    agent.act(obs)
+    agent.credit(applied)
+    agent.reset()                                   # an unusable read interrupts the episode
+
+
+def tiny_twin_config(config):
+    """``config`` with the smallest widths: the same numba specialisations (types, not sizes, select
+    them) compiled in a fraction of the time, on an agent whose learning does not matter."""
+    import dataclasses
+    return dataclasses.replace(config, n_units=2, encoder_width=2, head_width=2)
+
+
+def warm_up_for_loop(config, observation_space, action_space):
+    """Compile (or load from numba's cache) every kernel controller.loop can reach through an agent of
+    ``config`` with these spaces, on a throwaway tiny twin: the deployed agent's parameters, normaliser
+    and counters are untouched. Returns seconds. Box actions only (the loop's tasks)."""
+    from controller.agent import Agent
+
+    start = time.perf_counter()
+    twin = Agent(observation_space, action_space, tiny_twin_config(config), seed=0)
+    try:
+        obs = np.zeros(twin.n_obs, np.float64)
+        applied = np.zeros(twin.n_actions, np.float64)
+        exercise_loop_protocol(twin, obs, applied)
+    finally:
+        twin.close()
+    return time.perf_counter() - start
 
 
 def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonlinear", "lru", "none")):

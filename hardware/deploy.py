@@ -106,16 +106,13 @@ def make_policy(config, task):
         from gymnasium import spaces
 
         from controller.agent import Agent
+        from controller.warmup import warm_up_for_loop
         obs_space = spaces.Box(-np.inf, np.inf, (task.obs_dim,), np.float64)
         act_space = spaces.Box(np.asarray(task.action_low, np.float32),
                                np.asarray(task.action_high, np.float32), (task.action_dim,), np.float32)
         agent = Agent(obs_space, act_space, config.agent, seed=config.policy.seed)
-        obs = np.zeros(task.obs_dim)
-        for i in range(50):       # compile every path before the first tick (numba cache: fast)
-            agent.act(obs)
-            (agent.update if i % 2 else agent.skip)(0.0, obs, False, False)
-            agent.credit(agent.action)
-        agent.reset()
+        # every path the loop can take compiled before the first tick, on a twin: the agent stays as built
+        warm_up_for_loop(config.agent, obs_space, act_space)
         return agent
     return make_stand_in(config, task)
 

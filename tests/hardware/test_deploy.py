@@ -113,3 +113,72 @@ def test_deploy_main_exits_0_when_the_run_completes(tmp_path, capsys):
     from hardware.deploy import main
     assert main(_mock_deploy_argv(tmp_path, "--set", "loop.duration=0.2")) == 0
     assert "fault" not in capsys.readouterr().err
+
+
+def test_make_policy_compiles_on_a_twin_and_leaves_the_deployed_agent_as_built():
+    """The warm-up must not learn with the agent it hands over (weights, normaliser, counters)."""
+    import numpy as np
+    from gymnasium import spaces
+
+    from controller.agent import Agent, agent_arrays
+    from hardware.deploy import make_policy
+    from hardware.sim import SimAdapter
+    from hardware.tasks import make_task
+
+    cfg = load_deploy_config(CONFIGS / "deploy_emulator.yaml", [
+        "adapter=sim", "agent.n_units=4", "agent.encoder_width=4", "agent.head_width=4", "policy.seed=3"])
+    adapter = SimAdapter(cfg.sim, cfg.safety)
+    task = make_task(cfg.task)
+    task.bind(adapter)
+    deployed = make_policy(cfg, task)
+    obs_space = spaces.Box(-np.inf, np.inf, (task.obs_dim,), np.float64)
+    act_space = spaces.Box(np.asarray(task.action_low, np.float32), np.asarray(task.action_high, np.float32),
+                           (task.action_dim,), np.float32)
+    fresh = Agent(obs_space, act_space, cfg.agent, seed=3)
+    assert deployed.stats == fresh.stats
+    built, want = agent_arrays(deployed), agent_arrays(fresh)
+    assert built.keys() == want.keys()
+    assert [k for k in want if not np.array_equal(built[k], want[k], equal_nan=True)] == []
+    adapter.shutdown()
+
+
+COLD_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from hardware.deploy import load_deploy_config, run_deploy
+runs = {}
+for learn in ("always", "never", "budget"):
+    cfg = load_deploy_config(None, ["adapter=sim", "policy.kind=agent", "agent.n_units=8",
+                                    "agent.encoder_width=8", "agent.head_width=8", "task.name=HalfCheetah",
+                                    "task.max_episode_steps=20",
+                                    "loop.rate_hz=100", "loop.duration=1.5", "loop.handle_signals=false",
+                                    f"loop.learn={learn}"])
+    out = run_deploy(cfg)
+    runs[learn] = {k: out[k] for k in ("ticks", "episodes", "resets", "updates", "skipped_updates", "fault")}
+    runs[learn]["work_max_us"] = out["work_us"]["max"]
+runs["seconds"] = time.perf_counter() - t0
+print(json.dumps(runs))
+"""
+
+
+def test_deploy_on_a_cold_numba_cache_never_compiles_inside_the_loop(tmp_path):
+    """Every path the loop takes (act, update, skip, credit, reset, episode ends with update or skip) is
+    compiled before the first tick: with an empty NUMBA_CACHE_DIR, no tick's work exceeds 50 ms (a
+    compilation inside the loop takes seconds). Runs in a subprocess so that nothing is compiled yet."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba_cache"),
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert any((tmp_path / "numba_cache").rglob("*.nbc")), "the subprocess did not use the empty cache"
+    for learn in ("always", "never", "budget"):
+        run = runs[learn]
+        assert run["fault"] == "" and run["ticks"] == 150 and run["episodes"] >= 5, run
+        assert run["work_max_us"] <= 50_000.0, (learn, run)
+    assert runs["always"]["skipped_updates"] == 0 and runs["never"]["updates"] == 0
