@@ -56,10 +56,11 @@ def make_agent(obs_dim, action_dim, low, high, size, dtype="float32"):
     from gymnasium import spaces
 
     from controller.agent import Agent, AgentConfig
-    agent = Agent(spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64),
-                  spaces.Box(np.asarray(low, np.float32), np.asarray(high, np.float32), (action_dim,),
-                             np.float32),
-                  AgentConfig(dtype=dtype, **AGENT_SIZES[size]), seed=0)
+    from controller.warmup import warm_up_for_loop
+    obs_space = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
+    act_space = spaces.Box(np.asarray(low, np.float32), np.asarray(high, np.float32), (action_dim,), np.float32)
+    agent = Agent(obs_space, act_space, AgentConfig(dtype=dtype, **AGENT_SIZES[size]), seed=0)
+    warm_up_for_loop(agent.config, obs_space, act_space)   # episode ends too, which the calls below miss
     obs = np.zeros(obs_dim)
     for i in range(200):   # compile and warm every path: act, update, skip, credit, reset
         agent.act(obs)
