@@ -15,6 +15,64 @@ from controller.cells import LRUCell, RTUCell
 from controller.kernels.layout import ACTIVATIONS, VARIANTS
 
 
+# the agent's entry kernels (controller.kernels.agent_step) per action kind and calling order; the
+# kernels they call are compiled into them, so these stand for the whole configuration
+_SHARED = ("critic_observe", "net_forward_backward", "net_accumulate")
+_BY_ACTION = {False: ("act_gaussian",), True: ("act_categorical",)}
+_BY_PROTOCOL = {
+    ("loop", False): ("actor_credit_gaussian", "agent_apply", "observe", "net_forward"),
+    ("loop", True): ("actor_credit_categorical", "agent_apply", "observe", "net_forward"),
+    ("gymnasium", False): ("credit_gaussian_and_apply",),
+    ("gymnasium", True): ("credit_categorical_and_apply",),
+    ("critic_thread", False): ("credit_gaussian_and_apply_threaded",),
+    ("critic_thread", True): ("credit_categorical_and_apply_threaded",),
+}
+
+
+def _in_disk_cache(dispatcher, dtype):
+    """True when numba's on-disk index of ``dispatcher`` holds an entry for this CPU, these sources and
+    networks of ``dtype`` (read through numba's private cache API; None when it cannot tell)."""
+    try:
+        cache = dispatcher._cache
+        codegen = dispatcher.targetctx.codegen()
+        magic, hashes = codegen.magic_tuple(), cache._index_key(None, codegen)[2]
+        index = cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - another numba version: the answer is unknown, not an error
+        return None
+    for sig, key_magic, key_hashes in index:
+        text = str(sig)
+        marker = f"('P', Array({dtype}, 1" if "NetStateType" in text else f"Array({dtype}, 1"
+        if key_magic == magic and key_hashes == hashes and marker in text:
+            return True
+    return False
+
+
+def kernels_cached(dtype, discrete, protocol="gymnasium"):
+    """Whether numba's on-disk cache already holds the agent's kernels for networks of ``dtype``
+    ("float32" / "float64"), Discrete (``discrete``) or Box actions, and one calling order:
+    "gymnasium" (act / learn), "loop" (act / update / skip / credit, controller.loop) or "critic_thread".
+    True: a run loads them in seconds; False: it compiles them first (minutes); None: cannot tell."""
+    from controller.kernels import agent_step as AS
+
+    names = _SHARED + _BY_ACTION[bool(discrete)] + _BY_PROTOCOL[(protocol, bool(discrete))]
+    found = [_in_disk_cache(getattr(AS, name), dtype) for name in names]
+    if None in found:
+        return None
+    return all(found)
+
+
+def describe_kernel_cache(dtype, discrete, protocol="gymnasium"):
+    """One line for the user saying what the next agent build does: load from the cache or compile."""
+    kind = "Discrete" if discrete else "Box"
+    state = kernels_cached(dtype, discrete, protocol)
+    if state:
+        return "loading the agent's compiled kernels from numba's cache"
+    if state is None:
+        return "loading or compiling the agent's kernels (numba)"
+    return (f"compiling the agent's kernels ({dtype}, {kind} actions): once per machine and configuration, "
+            f"1-2 min on a 2-core machine ('rtu-control warmup' compiles every configuration ahead)")
+
+
 def _exercise(cell):
     x = np.zeros(cell.n_in, cell.dtype)
     dy = np.zeros(cell.n_out, cell.dtype)
@@ -28,16 +86,27 @@ def _exercise(cell):
     cell.reset()
 
 
-def warm_up_cells(dtypes=(np.float32, np.float64)):
-    """Compile all RTU and LRU kernels for the given dtypes. Returns (configurations, seconds)."""
+def _timed(echo, label, fn):
+    """Run fn(); when echo is given, report label and the seconds it took on one line."""
+    t0 = time.perf_counter()
+    fn()
+    if echo is not None:
+        echo(f"  {label:<48} {time.perf_counter() - t0:6.1f} s")
+
+
+def warm_up_cells(dtypes=(np.float32, np.float64), echo=None):
+    """Compile all RTU and LRU kernels for the given dtypes. Returns (configurations, seconds).
+    echo: called with one line per configuration and its time (progress), or None."""
     start = time.perf_counter()
     count = 0
     for dtype in dtypes:
+        name = np.dtype(dtype).name
         for variant in VARIANTS:
             for activation in ACTIVATIONS:
-                _exercise(RTUCell(2, 2, variant=variant, activation=activation, dtype=dtype))
+                _timed(echo, f"cell rtu-{variant} {activation} {name}", lambda: _exercise(
+                    RTUCell(2, 2, variant=variant, activation=activation, dtype=dtype)))
                 count += 1
-        _exercise(LRUCell(2, 2, dtype=dtype))
+        _timed(echo, f"cell lru {name}", lambda: _exercise(LRUCell(2, 2, dtype=dtype)))
         count += 1
     return count, time.perf_counter() - start
 
@@ -106,12 +175,24 @@ def warm_up_for_loop(config, observation_space, action_space):
     return time.perf_counter() - start
 
 
-def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonlinear", "lru", "none")):
+def _exercise_new_agent(obs_space, action_space, cfg, rng, critic_thread=False):
+    """_exercise_agent on a new agent of cfg, closed afterwards (its helper thread, if any)."""
+    from controller.agent import Agent
+    agent = Agent(obs_space, action_space, cfg, seed=0, critic_thread=critic_thread)
+    try:
+        _exercise_agent(agent, rng)
+    finally:
+        agent.close()
+
+
+def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonlinear", "lru", "none"),
+                   echo=None):
     """Compile the agent's fused kernels for every cell kind, dtype and action-space kind, with tiny
-    networks (the compiled code does not depend on sizes). Returns (configurations, seconds)."""
+    networks (the compiled code does not depend on sizes). Returns (configurations, seconds).
+    echo: called with one line per configuration and its time (progress), or None."""
     import gymnasium as gym
 
-    from controller.agent import Agent, AgentConfig
+    from controller.agent import AgentConfig
 
     start = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -120,12 +201,13 @@ def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonl
     for dtype in dtypes:
         for cell in cells:
             for action_space in (gym.spaces.Box(-1.0, 1.0, (2,), np.float32), gym.spaces.Discrete(2)):
+                kind = "Discrete" if isinstance(action_space, gym.spaces.Discrete) else "Box"
                 cfg = AgentConfig(cell=cell, dtype=dtype, n_units=2, encoder_width=2, head_width=2)
-                _exercise_agent(Agent(obs_space, action_space, cfg, seed=0), rng)
+                _timed(echo, f"agent {cell} {dtype} {kind}",
+                       lambda: _exercise_new_agent(obs_space, action_space, cfg, rng))
                 count += 1
                 if cell == "rtu-linear":   # the critic-thread kernels (the same for every cell kind)
-                    agent = Agent(obs_space, action_space, cfg, seed=0, critic_thread=True)
-                    _exercise_agent(agent, rng)
-                    agent.close()
+                    _timed(echo, f"agent {cell} {dtype} {kind} critic_thread",
+                           lambda: _exercise_new_agent(obs_space, action_space, cfg, rng, True))
                     count += 1
     return count, time.perf_counter() - start

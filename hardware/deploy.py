@@ -99,20 +99,25 @@ def make_adapter(config):
     return cls(getattr(config, section), config.safety)
 
 
-def make_policy(config, task):
-    """The policy of ``config.policy.kind`` sized for the bound ``task`` (Box actions)."""
+def make_policy(config, task, echo=None):
+    """The policy of ``config.policy.kind`` sized for the bound ``task`` (Box actions). echo (optional):
+    told whether the agent's kernels load from numba's cache or compile, and how long that took."""
     if config.policy.kind == "agent":
         import numpy as np
         from gymnasium import spaces
 
         from controller.agent import Agent
-        from controller.warmup import warm_up_for_loop
+        from controller.warmup import describe_kernel_cache, warm_up_for_loop
         obs_space = spaces.Box(-np.inf, np.inf, (task.obs_dim,), np.float64)
         act_space = spaces.Box(np.asarray(task.action_low, np.float32),
                                np.asarray(task.action_high, np.float32), (task.action_dim,), np.float32)
+        if echo is not None:
+            echo(describe_kernel_cache(config.agent.dtype, False, "loop"))
         agent = Agent(obs_space, act_space, config.agent, seed=config.policy.seed)
         # every path the loop can take compiled before the first tick, on a twin: the agent stays as built
-        warm_up_for_loop(config.agent, obs_space, act_space)
+        seconds = warm_up_for_loop(config.agent, obs_space, act_space)
+        if echo is not None:
+            echo(f"kernels ready in {seconds:.1f} s")
         return agent
     return make_stand_in(config, task)
 
@@ -139,15 +144,15 @@ def configure_adapter(adapter, config):
                             f"its addresses and ports") from None
 
 
-def run_deploy(config, policy=None, on_tick=None):
+def run_deploy(config, policy=None, on_tick=None, echo=None):
     """Build adapter, task, loop; run; write ``output``/config.yaml and loop_stats.json; return the
-    loop summary (dict). The adapter is shut down on every exit path."""
+    loop summary (dict). The adapter is shut down on every exit path. echo: see make_policy."""
     adapter = make_adapter(config)
     task = make_task(config.task)
     try:
         task.bind(adapter)
         if policy is None:
-            policy = make_policy(config, task)
+            policy = make_policy(config, task, echo)
         configure_adapter(adapter, config)
         loop = ControlLoop(adapter, task, policy, config.loop, on_tick=on_tick)
         summary = loop.run()
@@ -217,7 +222,8 @@ def main(argv=None):
         return EXIT_BAD_INPUT
     from hardware.base import HardwareError
     try:
-        summary = run_deploy(cfg, on_tick=ProgressLines(cfg.progress_every) if cfg.progress_every else None)
+        summary = run_deploy(cfg, on_tick=ProgressLines(cfg.progress_every) if cfg.progress_every else None,
+                             echo=lambda line: print(f"deploy: {line}", flush=True))
     except (ConfigError, HardwareError) as err:  # e.g. channels this adapter lacks, safe values
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -65,12 +65,21 @@ def _cmd_bench(args):
 
 
 def _cmd_warmup(args):
-    from controller.warmup import warm_up_agents, warm_up_cells
+    from controller.kernels import cache_dirs
+    from controller.warmup import kernels_cached, warm_up_agents, warm_up_cells
 
-    count, seconds = warm_up_cells()
-    print(f"compiled {count} cell configurations in {seconds:.1f} s")
-    count, seconds = warm_up_agents()
-    print(f"compiled {count} agent configurations in {seconds:.1f} s (cached for this machine)")
+    full = kernels_cached("float32", False) and kernels_cached("float64", True)
+    print(f"rtu-control warmup: numba's cache in {cache_dirs()[-1]} "
+          + ("holds the kernels: loading them (seconds)" if full else
+             "lacks some kernels: compiling them (an empty cache takes minutes)"), flush=True)
+
+    def echo(line):
+        print(line, flush=True)
+
+    count, seconds = warm_up_cells(echo=echo)
+    print(f"{count} cell configurations ready in {seconds:.1f} s", flush=True)
+    count, seconds = warm_up_agents(echo=echo)
+    print(f"{count} agent configurations ready in {seconds:.1f} s (cached for this machine)", flush=True)
     return 0
 
 

@@ -319,14 +319,17 @@ class Trainer:
         import envs  # noqa: F401  (registers the ids)
         from controller.agent import Agent
         from controller.loop import LogHistogram
+        from controller.warmup import describe_kernel_cache
 
         self.cfg = cfg
         self.dir = Path(run_dir)
         self.echo = echo
         self.env = make_env(cfg.env_id, cfg.env_kwargs)
         check_spaces(self.env, cfg.env_id)
-        echo("  loading the agent's compiled kernels (the first run on a machine compiles them: "
-             "about 30 s)")
+        discrete = isinstance(self.env.action_space, gym.spaces.Discrete)
+        echo("  " + describe_kernel_cache(cfg.agent.dtype, discrete,
+                                          "critic_thread" if cfg.critic_thread else "gymnasium"))
+        t_kernels = time.perf_counter()
         self.agent = Agent(self.env.observation_space, self.env.action_space, cfg.agent, seed=cfg.seed,
                            critic_thread=cfg.critic_thread)
         self.h_act, self.h_learn, self.h_tick = LogHistogram(), LogHistogram(), LogHistogram()
@@ -343,6 +346,7 @@ class Trainer:
         self.stop_reason = None
         self.env_kind = env_state_kind(self.env)
         self._warm_up(Agent)
+        echo(f"  kernels ready in {time.perf_counter() - t_kernels:.1f} s")
         if resume:
             self._resume()
         else:

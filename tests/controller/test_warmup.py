@@ -12,3 +12,44 @@ def test_warmup_command(capsys):
     assert main(["warmup"]) == 0
     out = capsys.readouterr().out
     assert "cell configurations" in out and "20 agent configurations" in out
+
+
+def test_kernels_cached_is_false_on_an_empty_numba_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "empty"),
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = ("from controller.warmup import kernels_cached\n"
+              "print(kernels_cached('float32', False, 'loop'), kernels_cached('float64', True, 'gymnasium'))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_kernels_cached_is_true_once_a_configuration_was_compiled():
+    import numpy as np
+    from gymnasium import spaces
+
+    from controller.agent import AgentConfig
+    from controller.warmup import kernels_cached, warm_up_for_loop
+
+    obs = spaces.Box(-np.inf, np.inf, (3,), np.float64)
+    act = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    warm_up_for_loop(AgentConfig(n_units=4, encoder_width=4, head_width=4), obs, act)
+    assert kernels_cached("float32", False, "loop") is True
+
+
+def test_warmup_prints_one_line_per_configuration_with_its_time(capsys):
+    import re
+
+    assert main(["warmup"]) == 0
+    out = capsys.readouterr().out
+    timed = [line for line in out.splitlines() if re.search(r"\b\d+\.\d s\b", line)]
+    assert sum(line.lstrip().startswith("cell ") for line in timed) == 14
+    assert sum(line.lstrip().startswith("agent ") for line in timed) == 20
+    assert "numba" in out.splitlines()[0]

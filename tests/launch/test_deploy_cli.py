@@ -53,3 +53,13 @@ def test_deploy_prints_progress_lines_with_the_unusable_reads(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("deploy: t ")]
     assert code == 0 and len(lines) >= 2
     assert all("unusable reads 0" in line and "on time" in line and "episodes" in line for line in lines)
+
+
+def test_deploy_says_whether_it_compiles_or_loads_the_agent_kernels(capsys):
+    code = main(["deploy", "--set", "adapter=sim", "--set", "agent.n_units=4", "--set", "agent.encoder_width=4",
+                 "--set", "agent.head_width=4", "--set", "loop.duration=0.2", "--set", "output="])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "deploy: loading the agent's compiled kernels from numba's cache" in out \
+        or "deploy: compiling the agent's kernels" in out
+    assert "deploy: kernels ready in" in out

@@ -4,6 +4,7 @@ guard. Tiny agents (8 units) on CartPole-P-v1 and HalfCheetah-P-v5 keep the whol
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -333,3 +334,17 @@ def test_realtime_pace_holds_the_period(tmp_path):
     assert 0 <= summary["late_ticks"] <= 200
     run(tmp_path / "ls", 200)
     assert episodes(tmp_path / "rt") == episodes(tmp_path / "ls")  # pacing does not change the run
+
+
+@pytest.mark.parametrize("cached, says", [(True, "loading the agent's compiled kernels from numba's cache"),
+                                          (False, "compiling the agent's kernels")])
+def test_train_says_whether_it_compiles_or_loads_the_kernels(cached, says, tmp_path, monkeypatch):
+    import controller.warmup
+
+    monkeypatch.setattr(controller.warmup, "kernels_cached", lambda *args, **kwargs: cached)
+    lines = []
+    main_train(None, ["env_id=CartPole-P-v1", "steps=10", f"output={tmp_path / 'run'}", *TINY],
+               echo=lines.append)
+    text = "\n".join(lines)
+    assert says in text and "about 30 s" not in text
+    assert re.search(r"kernels ready in \d+\.\d s", text)
