@@ -138,7 +138,8 @@ def _cmd_train(args):
 
     path = _train_path(args)
     try:
-        train.main_train(path, args.overrides, resume=args.resume)
+        # flushed: the kernel message must show before a compile of minutes, also through a pipe
+        train.main_train(path, args.overrides, resume=args.resume, echo=lambda line: print(line, flush=True))
     except train.TrainError as err:
         print(f"rtu-control train: error: {err}", file=sys.stderr)
         return 2
