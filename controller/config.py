@@ -13,6 +13,7 @@ problem is reported with the file, the dotted key, what was expected and what wa
   ``check(...)``.
 """
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -117,6 +118,11 @@ def _convert(value, tp, key):
             raise ConfigError(f"{key}: expected true or false, found {value!r}")
         return value
     if tp is int:
+        # 1e6 and 1.0e+6 are how RL budgets are written; YAML 1.1 reads the first as a string
+        if isinstance(value, str) and _FLOAT_LITERAL.fullmatch(value.strip()):
+            value = float(value)
+        if isinstance(value, float) and math.isfinite(value) and value == int(value):
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, found {value!r}")
         return value

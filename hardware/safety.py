@@ -55,8 +55,10 @@ class SafetyConfig:
 
     def __post_init__(self):
         check(self.max_rate > 0, "safety.max_rate", "a number > 0 (inf for no limit)", self.max_rate)
-        check(self.command_timeout > 0, "safety.command_timeout", "seconds > 0", self.command_timeout)
-        check(self.stale_timeout > 0, "safety.stale_timeout", "seconds > 0", self.stale_timeout)
+        check(0 < self.command_timeout < math.inf, "safety.command_timeout", "finite seconds > 0",
+              self.command_timeout)
+        check(0 < self.stale_timeout < math.inf, "safety.stale_timeout", "finite seconds > 0",
+              self.stale_timeout)
         check(self.max_consecutive_errors >= 1, "safety.max_consecutive_errors", "an integer >= 1",
               self.max_consecutive_errors)
         check(self.max_abs_state > 0, "safety.max_abs_state", "a number > 0 (SI units)", self.max_abs_state)

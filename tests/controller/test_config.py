@@ -119,3 +119,22 @@ def test_a_file_that_is_not_utf8_is_named(tmp_path):
 def test_a_directory_is_not_a_config_file(tmp_path):
     with pytest.raises(ConfigError, match=r"cannot read config \(Is a directory\)"):
         load_config(Outer, tmp_path)
+
+
+@pytest.mark.parametrize("text,expected", [("1e6", 1_000_000), ("1.0e+6", 1_000_000), ("300000", 300_000)])
+def test_integer_budgets_may_be_written_in_exponent_form(text, expected):
+    @dataclasses.dataclass(frozen=True)
+    class Budget:
+        steps: int = 1
+
+    assert load_config(Budget, None, [f"steps={text}"]).steps == expected
+
+
+@pytest.mark.parametrize("text", ["1.5", "1e-3", "inf", "nan", "true", "'abc'"])
+def test_integer_fields_refuse_what_is_not_an_integer(text):
+    @dataclasses.dataclass(frozen=True)
+    class Budget:
+        steps: int = 1
+
+    with pytest.raises(ConfigError, match="steps: expected an integer"):
+        load_config(Budget, None, [f"steps={text}"])

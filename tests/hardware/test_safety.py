@@ -187,3 +187,9 @@ def test_implausible_sample_values_are_rejected(value):
 def test_max_abs_state_is_validated():
     with pytest.raises(ConfigError, match="max_abs_state"):
         load_config(SafetyConfig, None, ["max_abs_state=0"])
+
+
+@pytest.mark.parametrize("key", ["stale_timeout", "command_timeout"])
+def test_watchdog_timeouts_must_be_finite(key):
+    with pytest.raises(ConfigError, match=f"safety.{key}: expected finite seconds > 0"):
+        load_config(SafetyConfig, None, [f"{key}=.inf"])
