@@ -42,13 +42,8 @@ Real-time options (``LoopConfig``): SCHED_FIFO, CPU affinity, mlockall, gc.freez
 refuses falls back with one :class:`RealtimeWarning`. SIGINT/SIGTERM (main thread only) request a clean
 stop; the safe command is sent and the adapter deactivated on every exit path, with atexit as a backstop.
 
-The Policy protocol the loop drives (implemented by controller.agent and by :class:`FixedPolicy`)::
-
-    act(obs) -> action          update(reward, obs, terminated, truncated)
-    credit(applied_action)      skip(reward, obs, terminated, truncated)      reset()
-
-``obs`` and ``applied_action`` are float64 arrays owned by the loop and overwritten every tick: a
-policy that keeps them must copy. The action ``act`` returns is read before the next ``act``.
+The loop drives the interfaces of :mod:`controller.interfaces` (adapter, task, policy); ``obs`` and
+``applied_action`` are float64 arrays owned by the loop and overwritten every tick.
 """
 import atexit
 import dataclasses
@@ -58,26 +53,19 @@ import os
 import signal
 import threading
 import warnings
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 
 from controller.clock import FakeClock, MonotonicClock
 from controller.config import ConfigError, check
+from controller.interfaces import HELD, Policy, State, usable
 
 NS = 1_000_000_000
 
 
 class RealtimeWarning(RuntimeWarning):
     """A real-time option (SCHED_FIFO, affinity, mlockall, gc.freeze) was refused; the loop goes on."""
-
-
-class Policy(Protocol):
-    def act(self, obs: np.ndarray) -> np.ndarray: ...
-    def update(self, reward: float, obs: np.ndarray, terminated: bool, truncated: bool) -> None: ...
-    def credit(self, applied_action: np.ndarray) -> None: ...
-    def skip(self, reward: float, obs: np.ndarray, terminated: bool, truncated: bool) -> None: ...
-    def reset(self) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,8 +379,9 @@ def _libc():
 class ControlLoop:
     """Drives adapter + task + policy at ``config.rate_hz``. ``run()`` returns ``stats.summary()``.
 
-    adapter: a hardware.base.Adapter (brought to ACTIVE by run() if needed, left INACTIVE after);
-    task: a hardware.tasks.Task (bound to the adapter here); policy: see :class:`Policy`;
+    adapter: an :class:`~controller.interfaces.AdapterInterface` (brought to ACTIVE by run() if needed,
+    left INACTIVE after); task: a :class:`~controller.interfaces.TaskInterface` (bound to the adapter
+    here); policy: a :class:`~controller.interfaces.Policy`;
     clock: MonotonicClock (default, with ``config.spin``) or FakeClock (tests).
     ``on_tick(loop, k)`` (optional) is called at the end of each tick (tests, fault schedules).
     A ControlLoop runs once (its statistics and stop request are not reset); build a new one per run.
@@ -440,7 +429,6 @@ class ControlLoop:
 
     def _safe_stop(self):
         """Send the safe command and deactivate, whatever happened (idempotent)."""
-        from hardware.base import State
         if self.adapter.lifecycle is State.ACTIVE:
             try:
                 self.adapter.deactivate(self.clock.now_ns() / NS)
@@ -475,7 +463,6 @@ class ControlLoop:
 
     # ------------------------------------------------------------------ run
     def run(self):
-        from hardware.base import State, usable
         cfg = self.config
         adapter, task, policy, clock, stats = self.adapter, self.task, self.policy, self.clock, self.stats
         # real-time setup first: gc.collect() inside takes tens of ms, during which an active
@@ -511,6 +498,7 @@ class ControlLoop:
         reanchor = False
         free_run = cfg.free_run
         poll = getattr(adapter, "poll", None) if cfg.poll_while_spinning else None
+        active = State.ACTIVE     # bound once: an enum class attribute lookup costs ~0.3 µs
         startup_ns = int(cfg.startup_timeout * NS)
         seen_usable = False       # a usable sample arrived since the start
         try:
@@ -531,7 +519,7 @@ class ControlLoop:
                 status = adapter.read(now, period, state)
                 if usable(status):
                     seen_usable = True
-                    if status == 1:
+                    if status == HELD:
                         stats.held_reads += 1
                     if not in_episode:
                         task.start_episode(state, obs)
@@ -589,7 +577,7 @@ class ControlLoop:
                         in_episode = False
                 else:
                     stats.unusable_reads += 1
-                    if adapter.lifecycle is State.ACTIVE:
+                    if adapter.lifecycle is active:
                         adapter.write_safe(now, period)
                     t_act = clock.now_ns()
                     stats.sense_act.record(t_act - wake)
@@ -604,7 +592,7 @@ class ControlLoop:
                     elif not seen_usable and startup_ns and wake - t_first >= startup_ns:
                         self.stop_on_fault(f"no usable sample within loop.startup_timeout = "
                                            f"{cfg.startup_timeout:g} s ({stats.unusable_reads} unusable reads)")
-                if adapter.lifecycle is not State.ACTIVE:   # on_error during read or write
+                if adapter.lifecycle is not active:   # on_error during read or write
                     self.stop_on_fault(f"adapter error: {adapter.last_error}")
                 stats.ticks += 1
                 stats.releases += 1

@@ -17,7 +17,8 @@ import dataclasses
 import numpy as np
 
 from controller.config import check
-from hardware.base import Adapter, Channel, ReadStatus
+from controller.interfaces import HELD, OK
+from hardware.base import Adapter, Channel
 from hardware.safety import SafetyConfig
 
 
@@ -69,7 +70,7 @@ class MockAdapter(Adapter):
             self.fail_reads -= 1
             raise OSError("mock: injected read failure")
         if self.silent:
-            return ReadStatus.HELD
+            return HELD
         out[0::2] = self._pos
         if period > 0:
             out[1::2] = (self._pos - self._prev) / period
@@ -81,7 +82,7 @@ class MockAdapter(Adapter):
             out[0] = np.nan
         self._sample_seq += 1
         self._sample_stamp = now
-        return ReadStatus.OK
+        return OK
 
     def _write(self, now, period, command):
         self._counters["writes"] += 1

@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 
 from controller.config import ConfigError, check
+from controller.interfaces import ERROR, ESTOP, HELD, INVALID, OK, STALE
 
 NONFINITE = 1
 CLAMPED = 2
@@ -72,7 +73,7 @@ def filter_command(command, lower, upper, last, max_step, out):
 
     command, lower, upper, last (the previous command sent), out: float64 (n,); max_step: float64 (the
     largest change per tick, inf for none). When a non-finite entry is found ``out`` is not written and
-    NONFINITE is returned alone. No fastmath: the finiteness test must be exact (DESIGN §6 item 5).
+    NONFINITE is returned alone. No fastmath: the finiteness test must be exact (design.md §6 item 5).
     """
     n = command.shape[0]
     for i in range(n):
@@ -101,7 +102,7 @@ def filter_command(command, lower, upper, last, max_step, out):
 @njit(cache=True, error_model="numpy")
 def first_implausible(x, bound):
     """Index of the first entry of the float64 array x that is NaN, inf or larger than ``bound`` in
-    magnitude, or -1 when there is none. No fastmath: the test must be exact (design.md, pitfalls)."""
+    magnitude, or -1 when there is none. No fastmath: the test must be exact (design.md §6 item 5)."""
     for i in range(x.shape[0]):
         if not np.isfinite(x[i]) or abs(x[i]) > bound:
             return i
@@ -231,15 +232,16 @@ class SafetyFilter:
 
     # ------------------------------------------------------------------ observations
     def check_state(self, now, raw_status, out, seq, stamp):
-        """The status of a read after the guards (ReadStatus values as ints; see hardware.base).
+        """The ReadStatus of a read after the guards.
 
-        raw_status: what the adapter's transport reported; out: the sample (float64, not modified);
-        seq: the sample's sequence number; stamp: its time in seconds on the loop clock.
+        raw_status: what the adapter's transport reported (OK, HELD or ERROR); out: the sample
+        (float64, not modified); seq: the sample's sequence number; stamp: its time in seconds on the
+        loop clock.
         """
-        if raw_status == 5:  # ERROR
+        if raw_status == ERROR:
             self.note_error()
-            status = 5
-        elif raw_status == 0 and seq != self._last_seq:
+            status = ERROR
+        elif raw_status == OK and seq != self._last_seq:
             bad = first_implausible(out, self.config.max_abs_state)
             if bad >= 0:
                 self.nan_states += 1
@@ -247,24 +249,25 @@ class SafetyFilter:
                 name = self._state_names[bad] if bad < len(self._state_names) else f"#{bad}"
                 self.last_rejection = (f"sample {seq}: state channel {name} is {out[bad]} (expected a "
                                        f"finite value within ±{self.config.max_abs_state:g})")
-                return 3  # INVALID
+                return INVALID
             self._last_seq = seq
             self._last_new_time = now
             self._read_ok()
-            status = 0
+            status = OK
         else:
-            status = 1  # HELD: no new sample (or the sequence did not advance)
+            status = HELD  # no new sample (or the sequence did not advance)
         if now - self._last_new_time > self.config.stale_timeout or \
                 now - stamp > self.config.stale_timeout:
             if not self._stale:
                 self._stale = True
                 self.stale_events += 1
             self.stale_reads += 1
-            status = 2 if status != 5 else 5
+            if status != ERROR:
+                status = STALE
         else:
             self._stale = False
         if self.estopped:
-            return 4
+            return ESTOP
         return status
 
     @property

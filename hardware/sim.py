@@ -19,7 +19,8 @@ import math
 from typing import Literal
 
 from controller.config import check
-from hardware.base import Adapter, ReadStatus
+from controller.interfaces import OK
+from hardware.base import Adapter
 from hardware.mjrobot import MjRobot, check_robot_source
 from hardware.safety import SafetyConfig
 
@@ -88,7 +89,7 @@ class SimAdapter(Adapter):
         robot.sample(out)
         self._sample_seq = self._steps
         self._sample_stamp = now
-        return ReadStatus.OK
+        return OK
 
     def _write(self, now, period, command):
         self.robot.apply(command)

@@ -28,8 +28,9 @@ import time
 import numpy as np
 
 from controller.config import ConfigError, check
+from controller.interfaces import HELD, OK
 from hardware import protocol as P
-from hardware.base import Adapter, ReadStatus
+from hardware.base import Adapter
 from hardware.mjrobot import MjRobot, check_robot_source
 from hardware.safety import SafetyConfig
 
@@ -187,10 +188,10 @@ class UdpAdapter(Adapter):
             self.robot_safe = bool(dec.flags & P.FLAG_SAFE)
             if dec.flags & P.FLAG_ESTOP:
                 self.safety.estop("robot reported e-stop")
-            return ReadStatus.OK
+            return OK
         if self._have:
             out[:] = self._latest
-        return ReadStatus.HELD
+        return HELD
 
     def _write(self, now, period, command):
         enc = self.encoder

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from controller.interfaces import AdapterInterface
 from hardware.base import Channel, ChannelError, LifecycleError, ReadStatus, State, usable
 
 
@@ -33,6 +34,10 @@ def test_channels_declared_before_connecting(adapter):
     assert len(set(adapter.state_names)) == adapter.n_states
     for ch in adapter.command_channels:
         assert math.isfinite(ch.lower) and math.isfinite(ch.upper) and ch.lower < ch.upper
+
+
+def test_every_adapter_implements_the_interface_the_loop_drives(adapter):
+    assert isinstance(adapter, AdapterInterface)
 
 
 def test_illegal_transitions_raise_typed_errors(adapter):
