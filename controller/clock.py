@@ -16,6 +16,8 @@ The fake clock advances only when told: ``sleep_until`` jumps to the deadline, `
 """
 import time
 
+NS = 1_000_000_000   # nanoseconds per second
+
 
 class MonotonicClock:
     """CLOCK_MONOTONIC in ns, hybrid sleep-then-spin with a ``spin_ns`` spin window (default 200 µs)."""

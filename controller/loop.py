@@ -15,8 +15,7 @@ left before the deadline (minus ``learn_margin``) holds the running estimate of 
 streaming ``learn_quantile`` (p99) tracker: after each update ``est *= 1 + adapt·q`` if it took longer,
 else ``est *= 1 - adapt·(1 - q)`` (no allocation; a single preemption outlier moves it by 5 % only).
 Otherwise ``policy.skip`` runs, ``skipped_updates`` counts it and ``est *= learn_decay`` so that
-learning is retried. Actuation never waits for
-learning. A tick whose write completes after its deadline is a deadline miss. After an overrun the
+learning is retried. Actuation never waits for learning. A tick whose write completes after its deadline is a deadline miss. After an overrun the
 release in progress runs at once (late, seen as jitter); releases that passed entirely are dropped
 (``missed_releases``, also deadline misses): no catch-up burst.
 
@@ -34,12 +33,11 @@ During the spin window before each release the loop calls ``adapter.poll()`` whe
 one (the UDP adapter drains and validates its socket there), so the read at the release finds the
 latest sample already decoded and the receive path warm.
 
-Statistics are streamed into fixed-bin log histograms (:class:`LogHistogram`, preallocated numpy
-counts, 16 bins per octave from 1 ns): sense->act latency, learn time, wake-up jitter, tick work time
-(a robot reset excluded), robot reset time; p50/p99/max are read off at the end.
+Statistics stream into fixed-bin log histograms (:mod:`controller.loop_stats`): sense->act latency,
+learn time, wake-up jitter, tick work time (a robot reset excluded), robot reset time.
 
-Real-time options (``LoopConfig``): SCHED_FIFO, CPU affinity, mlockall, gc.freeze; each that the OS
-refuses falls back with one :class:`RealtimeWarning`. SIGINT/SIGTERM (main thread only) request a clean
+Real-time options (``LoopConfig``, applied by :mod:`controller.realtime`): SCHED_FIFO, CPU affinity,
+mlockall, gc.freeze; each that the OS refuses falls back with one ``RealtimeWarning``. SIGINT/SIGTERM (main thread only) request a clean
 stop; the safe command is sent and the adapter deactivated on every exit path, with atexit as a backstop.
 
 The loop drives the interfaces of :mod:`controller.interfaces` (adapter, task, policy); ``obs`` and
@@ -47,25 +45,19 @@ The loop drives the interfaces of :mod:`controller.interfaces` (adapter, task, p
 """
 import atexit
 import dataclasses
-import gc
 import math
-import os
 import signal
 import threading
-import warnings
 from typing import Literal
 
 import numpy as np
 
-from controller.clock import FakeClock, MonotonicClock
+from controller.clock import NS, FakeClock, MonotonicClock
 from controller.config import ConfigError, check
+from controller.fixed_policy import FixedPolicy
 from controller.interfaces import HELD, Policy, State, usable
-
-NS = 1_000_000_000
-
-
-class RealtimeWarning(RuntimeWarning):
-    """A real-time option (SCHED_FIFO, affinity, mlockall, gc.freeze) was refused; the loop goes on."""
+from controller.loop_stats import LogHistogram, LoopStats
+from controller.realtime import RealtimeWarning, apply_realtime, release_memory_lock, undo_realtime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,264 +110,6 @@ class LoopConfig:
         return int(round(NS / self.rate_hz))
 
 
-# ----------------------------------------------------------------------------- statistics
-class LogHistogram:
-    """Streaming histogram of non-negative durations in ns: fixed log bins, preallocated.
-
-    Bin i holds values in [2^(i/16), 2^((i+1)/16)) ns (bin 0 also holds values below 1 ns); 640 bins
-    reach 2^40 ns ≈ 18 min. Quantiles are the bin's geometric centre (±2.2 % relative), except that no
-    quantile is reported above the exact maximum. ``record`` allocates nothing beyond Python ints.
-    """
-    PER_OCTAVE = 16
-    BINS = 640
-
-    def __init__(self):
-        self.counts = np.zeros(self.BINS, dtype=np.int64)
-        self.count = 0
-        self.total = 0
-        self.max = 0
-        self.min = None
-
-    def record(self, value_ns):
-        v = value_ns if value_ns > 0 else 0
-        i = int(math.log2(v) * 16) if v >= 1 else 0
-        if i >= 640:
-            i = 639
-        self.counts[i] += 1
-        self.count += 1
-        self.total += v
-        if v > self.max:
-            self.max = v
-        if self.min is None or v < self.min:
-            self.min = v
-
-    def quantile(self, q):
-        """Approximate q-quantile in ns (0 when empty)."""
-        if self.count == 0:
-            return 0.0
-        if q >= 1.0:
-            return float(self.max)
-        rank = q * self.count
-        cum = np.cumsum(self.counts)
-        i = int(np.searchsorted(cum, max(rank, 1), side="left"))
-        centre = 2.0 ** ((i + 0.5) / self.PER_OCTAVE)
-        return float(min(max(centre, self.min), self.max))
-
-    def summary_us(self):
-        """{count, mean, p50, p99, max} in microseconds."""
-        return {
-            "count": self.count,
-            "mean": (self.total / self.count / 1e3) if self.count else 0.0,
-            "p50": self.quantile(0.50) / 1e3,
-            "p99": self.quantile(0.99) / 1e3,
-            "max": self.max / 1e3,
-        }
-
-
-class LoopStats:
-    """Histograms and counters of one run. Histograms: ``sense_act`` (wake -> write returned),
-    ``learn`` (update() duration), ``jitter`` (wake - release), ``work`` (wake -> end of the tick,
-    minus a robot reset done in it: not real-time work), ``reset`` (``adapter.reset_episode`` durations)."""
-
-    def __init__(self):
-        self.sense_act = LogHistogram()
-        self.learn = LogHistogram()
-        self.jitter = LogHistogram()
-        self.work = LogHistogram()
-        self.reset = LogHistogram()
-        self.ticks = 0               # ticks executed
-        self.releases = 0            # ticks executed + releases dropped after overruns
-        self.deadline_misses = 0     # write completed after the deadline, plus dropped releases
-        self.missed_releases = 0
-        self.overruns = 0            # tick work (incl. learning) ended after the deadline
-        self.updates = 0
-        self.skipped_updates = 0
-        self.acts = 0
-        self.safe_ticks = 0          # ticks that sent the safe command instead of acting
-        self.unusable_reads = 0
-        self.held_reads = 0
-        self.episodes = 0
-        self.resets = 0              # robot resets (the schedule restarts after each: not misses)
-        self.interruptions = 0
-        self.terminations = 0
-        self.truncations = 0
-        self.episode_return = 0.0
-        self.last_returns = []
-        self.elapsed_ns = 0          # first release -> end of the last tick (resets included)
-
-    def on_time_fraction(self):
-        return 1.0 - self.deadline_misses / self.releases if self.releases else 1.0
-
-    def summary(self):
-        keys = ("ticks", "releases", "deadline_misses", "missed_releases", "overruns", "updates",
-                "skipped_updates", "acts", "safe_ticks", "unusable_reads", "held_reads", "episodes", "resets",
-                "interruptions", "terminations", "truncations")
-        out = {k: getattr(self, k) for k in keys}
-        out["on_time_fraction"] = self.on_time_fraction()
-        out["elapsed_s"] = self.elapsed_ns / NS
-        out["sense_act_us"] = self.sense_act.summary_us()
-        out["learn_us"] = self.learn.summary_us()
-        out["jitter_us"] = self.jitter.summary_us()
-        out["work_us"] = self.work.summary_us()
-        out["reset_us"] = self.reset.summary_us()
-        out["last_returns"] = list(self.last_returns[-10:])
-        return out
-
-
-# ----------------------------------------------------------------------------- stand-in policy
-class FixedPolicy:
-    """A stand-in policy implementing the Policy protocol: action = clip(gain @ obs + bias, low, high).
-
-    obs_dim, action_dim: ints; ``gain`` float64 (action_dim, obs_dim) (default zeros); ``bias``
-    (action_dim,); ``act_cost`` / ``learn_cost`` / ``skip_cost``: seconds of busy-waiting on ``clock``
-    per call (emulates forward / learning cost; on a FakeClock it advances the fake time). ``discrete``:
-    act returns a length-1 array holding the index argmax(gain @ obs + bias). Counts every call
-    (``acts``, ``updates``, ``skips``, ``credits``, ``resets``); ``log`` (a list, when ``record=True``)
-    keeps ("act"|"update"|"skip"|"credit"|"reset", args) tuples for protocol tests (allocates).
-    """
-
-    def __init__(self, obs_dim, action_dim, gain=None, bias=None, low=-1.0, high=1.0, act_cost=0.0,
-                 learn_cost=0.0, skip_cost=0.0, clock=None, discrete=False, record=False):
-        self.obs_dim = int(obs_dim)
-        self.action_dim = int(action_dim)
-        self.gain = np.zeros((action_dim, obs_dim)) if gain is None else np.array(gain, dtype=np.float64)
-        self.bias = np.zeros(action_dim) if bias is None else np.array(bias, dtype=np.float64)
-        if self.gain.shape != (action_dim, obs_dim):
-            raise ValueError(f"gain: expected shape ({action_dim}, {obs_dim}), found {self.gain.shape}")
-        self.low, self.high = low, high
-        self.clock = clock if clock is not None else MonotonicClock()
-        self.act_cost_ns = int(act_cost * NS)
-        self.learn_cost_ns = int(learn_cost * NS)
-        self.skip_cost_ns = int(skip_cost * NS)
-        self.discrete = discrete
-        self._z = np.zeros(action_dim)
-        self._a = np.zeros(1 if discrete else action_dim)
-        self.applied = np.zeros(1 if discrete else action_dim)
-        self.acts = self.updates = self.skips = self.credits = self.resets = 0
-        self.record = record
-        self.log = []
-
-    def act(self, obs):
-        self.acts += 1
-        np.matmul(self.gain, obs, out=self._z)
-        self._z += self.bias
-        if self.discrete:
-            self._a[0] = float(np.argmax(self._z))
-        else:
-            np.clip(self._z, self.low, self.high, out=self._a)
-        if self.act_cost_ns:
-            self.clock.spin(self.act_cost_ns)
-        if self.record:
-            self.log.append(("act", obs.copy()))
-        return self._a
-
-    def update(self, reward, obs, terminated, truncated):
-        self.updates += 1
-        if self.learn_cost_ns:
-            self.clock.spin(self.learn_cost_ns)
-        if self.record:
-            self.log.append(("update", (reward, obs.copy(), terminated, truncated)))
-
-    def skip(self, reward, obs, terminated, truncated):
-        self.skips += 1
-        if self.skip_cost_ns:
-            self.clock.spin(self.skip_cost_ns)
-        if self.record:
-            self.log.append(("skip", (reward, obs.copy(), terminated, truncated)))
-
-    def credit(self, applied_action):
-        self.credits += 1
-        self.applied[:] = applied_action
-        if self.record:
-            self.log.append(("credit", applied_action.copy()))
-
-    def reset(self):
-        self.resets += 1
-        if self.record:
-            self.log.append(("reset", None))
-
-
-# ----------------------------------------------------------------------------- real-time setup
-def apply_realtime(config, warn=True):
-    """Apply SCHED_FIFO / affinity / mlockall / gc.freeze as configured to the calling thread.
-
-    Returns a dict {option: "applied" | "refused: <why>" | "off"}; each refusal emits one
-    RealtimeWarning (when ``warn``) and the loop continues without it.
-    """
-    done = {}
-
-    def refuse(name, why):
-        done[name] = f"refused: {why}"
-        if warn:
-            warnings.warn(f"loop.{name}: not applied ({why}); continuing without it",
-                          RealtimeWarning, stacklevel=3)
-
-    if config.sched_fifo:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(config.priority))
-            done["sched_fifo"] = "applied"
-        except (OSError, AttributeError) as err:
-            refuse("sched_fifo", f"{type(err).__name__}: {err} (needs CAP_SYS_NICE or rtprio limit)")
-    else:
-        done["sched_fifo"] = "off"
-    if config.cpu_affinity:
-        try:
-            os.sched_setaffinity(0, set(config.cpu_affinity))
-            done["cpu_affinity"] = "applied"
-        except (OSError, AttributeError, ValueError) as err:
-            refuse("cpu_affinity", f"{type(err).__name__}: {err}")
-    else:
-        done["cpu_affinity"] = "off"
-    if config.mlockall:
-        try:
-            import ctypes
-            libc = _libc()
-            MCL_CURRENT, MCL_FUTURE = 1, 2
-            if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, os.strerror(errno) + " (needs CAP_IPC_LOCK or memlock limit)")
-            done["mlockall"] = "applied"
-        except (OSError, AttributeError) as err:
-            refuse("mlockall", f"{type(err).__name__}: {err}")
-    else:
-        done["mlockall"] = "off"
-    if config.gc_freeze:
-        gc.collect()
-        gc.freeze()
-        gc.disable()
-        done["gc_freeze"] = "applied"
-    else:
-        done["gc_freeze"] = "off"
-    return done
-
-
-def undo_realtime(applied):
-    """Re-enable the garbage collector after gc_freeze (scheduling and locks stay with the thread)."""
-    if applied.get("gc_freeze") == "applied":
-        gc.unfreeze()
-        gc.enable()
-
-
-def release_memory_lock():
-    """munlockall(2): undo ``LoopConfig.mlockall`` for the whole process (MCL_FUTURE included).
-
-    For in-process callers that ran a loop and go on with other work (benchmarks, tests); a deployed loop
-    keeps its lock until the process exits. Returns True when the call succeeded.
-    """
-    try:
-        return _libc().munlockall() == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _libc():
-    """The C library through ctypes, errno kept (mlockall / munlockall)."""
-    import ctypes
-    import ctypes.util
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-# ----------------------------------------------------------------------------- the loop
 class ControlLoop:
     """Drives adapter + task + policy at ``config.rate_hz``. ``run()`` returns ``stats.summary()``.
 
@@ -643,5 +377,8 @@ def make_loop_config(path=None, overrides=()):
     return load_config(LoopConfig, path, overrides)
 
 
+# FixedPolicy, LogHistogram, LoopStats, Policy and the real-time helpers are re-exported: their
+# public name has always been controller.loop.<name>
 __all__ = ["ConfigError", "ControlLoop", "FixedPolicy", "LogHistogram", "LoopConfig", "LoopStats",
-           "Policy", "RealtimeWarning", "apply_realtime"]
+           "Policy", "RealtimeWarning", "apply_realtime", "make_loop_config", "release_memory_lock",
+           "undo_realtime"]

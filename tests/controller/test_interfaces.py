@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from controller import interfaces as I
-from controller.loop import FixedPolicy
+from controller.fixed_policy import FixedPolicy
 
 
 def test_read_statuses_and_usable():
