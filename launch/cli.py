@@ -7,7 +7,7 @@
     rtu-control train  [--config FILE|NAME] [--set key=value ...] [--resume RUN_DIR]
                                                                 online learning in simulation (launch.train)
     rtu-control deploy [--config FILE] [--set key=value ...]    the real-time loop on a robot adapter
-                                                                (hardware.deploy; default the UDP emulator)
+                                                                (launch.deploy; default the UDP emulator)
     rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot);
                                                                 of bench learning folders with --compare
     rtu-control emulator [--config FILE] [--set key=value ...]  robot emulator over UDP (hardware.emulator)
@@ -173,7 +173,7 @@ def _forward(main_fn, path, overrides):
 
 
 def _cmd_deploy(args):
-    from hardware import deploy
+    from launch import deploy
 
     return _forward(deploy.main, _deploy_path(args), args.overrides)
 
@@ -194,7 +194,7 @@ def config_of(args):
             path = Path(args.resume) / "config.yaml"
         return load_train_config(path, args.overrides)
     if args.command == "deploy":
-        from hardware.deploy import load_deploy_config
+        from launch.deploy import load_deploy_config
         return load_deploy_config(_deploy_path(args), args.overrides)
     if args.command == "emulator":
         from hardware.emulator import EmulatorConfig

@@ -1,4 +1,4 @@
-"""`rtu-control deploy` forwards to hardware.deploy.main with the packaged emulator config by default."""
+"""`rtu-control deploy` forwards to launch.deploy.main with the packaged emulator config by default."""
 from launch.cli import main
 
 

@@ -1,10 +1,10 @@
 """Latency benchmark of the real-time loop against the robot emulator over loopback UDP.
 
-    python -m hardware.bench_loop                          # 500 Hz, paper size, 10 s
-    python -m hardware.bench_loop --rate 1000 --size small
-    python -m hardware.bench_loop --long                   # 60 s (the documented target run)
-    python -m hardware.bench_loop --policy agent            # the streaming RTU agent
-    python -m hardware.bench_loop --policy mypkg.mod:make_policy
+    python -m launch.bench_loop                          # 500 Hz, paper size, 10 s
+    python -m launch.bench_loop --rate 1000 --size small
+    python -m launch.bench_loop --long                   # 60 s (the documented target run)
+    python -m launch.bench_loop --policy agent            # the streaming RTU agent
+    python -m launch.bench_loop --policy mypkg.mod:make_policy
 
 The emulator (``python -m hardware.emulator``, HalfCheetah-v5 at the loop's rate) runs in a subprocess;
 on machines with 2+ CPUs the emulator is pinned to CPU 0 and the loop to the last CPU. The loop runs the
@@ -12,14 +12,14 @@ HalfCheetah task (paper size: full observation, 17 values; small: the -P mask, 8
 that learns every tick within the tick's budget.
 
 The policy is a parameter: ``--policy agent`` (or ``agent-float64``) runs the streaming RTU agent of
-controller.agent at the DESIGN §5 size (paper: Dense 64 -> RTU 192 -> Dense 64, actor and critic;
-small: 32 -> 32 -> 32); ``--policy module:factory`` calls ``factory(obs_dim, action_dim, action_low,
-action_high, size)`` and must return an object with the Policy protocol of controller.loop. The default is the stand-in :class:`controller.loop.FixedPolicy` busy-waiting
-``--act-us`` in act() and ``--learn-us`` in update() (defaults per size: paper 20 / 100 µs, small
-5 / 20 µs: estimates of the numba agent, to be replaced by the real agent).
+controller.agent at a reference size of design.md §4.7 (paper: Dense 64 -> RTU 192 -> Dense 64, actor
+and critic; small: 32 -> 32 -> 32); ``--policy module:factory`` calls ``factory(obs_dim, action_dim,
+action_low, action_high, size)`` and must return a ``controller.interfaces.Policy``. The default is the
+stand-in :class:`controller.fixed_policy.FixedPolicy` busy-waiting ``--act-us`` in act() and
+``--learn-us`` in update() (defaults per size: paper 20 / 100 µs, small 5 / 20 µs).
 
-Targets (DESIGN/issue): >= 99.9 % of ticks on time and sense->act p99 <= 200 µs, at 500 Hz with the paper
-size and at 1 kHz with the small size. Prints a summary, writes JSON (``--output``), and returns 0 when
+Targets (design.md §5, the SCHED_FIFO row): >= 99.9 % of ticks on time and sense->act p99 <= 200 µs, at
+500 Hz with the paper size and at 1 kHz with the small size. Prints a summary, writes JSON (``--output``), and returns 0 when
 both targets hold, 1 otherwise.
 """
 import argparse
@@ -35,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.loop import ControlLoop, FixedPolicy, LoopConfig, release_memory_lock
+from controller.fixed_policy import FixedPolicy
+from controller.loop import ControlLoop, LoopConfig
+from controller.realtime import release_memory_lock
 from hardware.safety import SafetyConfig
 from hardware.tasks import TaskConfig, make_task
 from hardware.udp import UdpAdapter, UdpConfig
@@ -47,12 +49,12 @@ TARGET_ON_TIME = 0.999
 TARGET_P99_US = 200.0
 
 
-AGENT_SIZES = {"paper": dict(encoder_width=64, n_units=192, head_width=64),   # DESIGN §5
+AGENT_SIZES = {"paper": dict(encoder_width=64, n_units=192, head_width=64),   # design.md §4.7
                "small": dict(encoder_width=32, n_units=32, head_width=32)}
 
 
 def make_agent(obs_dim, action_dim, low, high, size, dtype="float32"):
-    """The streaming RTU agent (controller.agent) at the DESIGN §5 size, warmed up before timing."""
+    """The streaming RTU agent (controller.agent) at a design.md §4.7 size, warmed up before timing."""
     from gymnasium import spaces
 
     from controller.agent import Agent, AgentConfig
@@ -103,7 +105,7 @@ def start_emulator(rate, env_id, stats_path, cpu, emulator_spin=0.0002):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m hardware.bench_loop", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m launch.bench_loop", description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0, help="loop and robot rate, Hz")
     parser.add_argument("--size", choices=("paper", "small"), default="paper")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured duration (default 10)")

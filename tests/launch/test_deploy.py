@@ -1,13 +1,22 @@
-"""hardware.deploy: the YAML configs load, and a short deploy run against the emulator (over loopback
-UDP, with episode resets through the protocol) writes its results."""
+"""launch.deploy: the YAML configs load; a short deploy run against the emulator (over loopback UDP,
+with episode resets through the protocol) writes its results; exit statuses; SIGTERM stops a run
+cleanly (safe command and BYE reach the robot); every kernel is compiled before the first tick."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from controller.config import load_config
-from hardware.deploy import load_deploy_config, run_deploy
-from hardware.emulator import EmulatorConfig, EmulatorThread, main as emulator_main
+import numpy as np
 
-CONFIGS = Path(__file__).resolve().parents[2] / "launch" / "configs"
+from controller.config import load_config
+from hardware.emulator import EmulatorConfig, EmulatorThread
+from launch.deploy import load_deploy_config, run_deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "launch" / "configs"
 
 
 def test_packaged_configs_load():
@@ -16,11 +25,6 @@ def test_packaged_configs_load():
     assert cfg.policy.kind == "agent" and cfg.agent.n_units == 192
     emu = load_config(EmulatorConfig, CONFIGS / "emulator.yaml")
     assert emu.host == "127.0.0.1" and emu.port == cfg.udp.port
-
-
-def test_emulator_main_rejects_bad_config(capsys):
-    assert emulator_main(["--set", "rate_hz=-3"]) == 2
-    assert "rate_hz" in capsys.readouterr().err
 
 
 def test_deploy_against_emulator_with_resets(tmp_path):
@@ -43,7 +47,7 @@ def test_streaming_agent_drives_the_loop():
     """Integration: controller.agent's Agent through the Policy protocol, lock-step sim, learn="always"."""
     from controller.clock import MonotonicClock
     from controller.loop import ControlLoop, LoopConfig
-    from hardware.bench_loop import make_agent
+    from launch.bench_loop import make_agent
     from hardware.sim import SimAdapter, SimConfig
     from hardware.tasks import TaskConfig, make_task
 
@@ -64,7 +68,7 @@ def test_streaming_agent_drives_the_loop():
 
 
 def test_deploy_main_with_sim_and_stand_in(tmp_path, capsys):
-    from hardware.deploy import main
+    from launch.deploy import main
     code = main(["--config", str(CONFIGS / "deploy_emulator.yaml"), "--set", "adapter=sim",
                  "--set", "loop.free_run=true", "--set", "loop.duration=0", "--set", "loop.max_ticks=300",
                  "--set", "policy.kind=fixed", "--set", "loop.handle_signals=false",
@@ -75,7 +79,7 @@ def test_deploy_main_with_sim_and_stand_in(tmp_path, capsys):
 
 
 def test_deploy_main_with_a_fixed_safe_command_and_no_values_exits_2_naming_the_key(tmp_path, capsys):
-    from hardware.deploy import main
+    from launch.deploy import main
     code = main(["--config", str(CONFIGS / "deploy_emulator.yaml"), "--set", "adapter=sim",
                  "--set", "policy.kind=fixed", "--set", "safety.safe_command=fixed",
                  "--set", f"output={tmp_path / 'out'}"])
@@ -92,7 +96,7 @@ def _mock_deploy_argv(tmp_path, *extra):
 
 def test_deploy_main_exits_1_naming_the_fault_after_nan_samples(tmp_path, capsys, monkeypatch):
     """The latched fault of a robot sending NaN: the run stops early, exit status 1, the reason named."""
-    from hardware import deploy
+    from launch import deploy
 
     made = deploy.make_adapter
 
@@ -110,18 +114,17 @@ def test_deploy_main_exits_1_naming_the_fault_after_nan_samples(tmp_path, capsys
 
 
 def test_deploy_main_exits_0_when_the_run_completes(tmp_path, capsys):
-    from hardware.deploy import main
+    from launch.deploy import main
     assert main(_mock_deploy_argv(tmp_path, "--set", "loop.duration=0.2")) == 0
     assert "fault" not in capsys.readouterr().err
 
 
 def test_make_policy_compiles_on_a_twin_and_leaves_the_deployed_agent_as_built():
     """The warm-up must not learn with the agent it hands over (weights, normaliser, counters)."""
-    import numpy as np
     from gymnasium import spaces
 
     from controller.agent import Agent, agent_arrays
-    from hardware.deploy import make_policy
+    from launch.deploy import make_policy
     from hardware.sim import SimAdapter
     from hardware.tasks import make_task
 
@@ -145,7 +148,7 @@ def test_make_policy_compiles_on_a_twin_and_leaves_the_deployed_agent_as_built()
 COLD_SCRIPT = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from hardware.deploy import load_deploy_config, run_deploy
+from launch.deploy import load_deploy_config, run_deploy
 runs = {}
 for learn in ("always", "never", "budget"):
     cfg = load_deploy_config(None, ["adapter=sim", "policy.kind=agent", "agent.n_units=8",
@@ -165,13 +168,8 @@ def test_deploy_on_a_cold_numba_cache_never_compiles_inside_the_loop(tmp_path):
     """Every path the loop takes (act, update, skip, credit, reset, episode ends with update or skip) is
     compiled before the first tick: with an empty NUMBA_CACHE_DIR, no tick's work exceeds 50 ms (a
     compilation inside the loop takes seconds). Runs in a subprocess so that nothing is compiled yet."""
-    import os
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba_cache"),
-               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     done = subprocess.run([sys.executable, "-c", COLD_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -182,3 +180,36 @@ def test_deploy_on_a_cold_numba_cache_never_compiles_inside_the_loop(tmp_path):
         assert run["fault"] == "" and run["ticks"] == 150 and run["episodes"] >= 5, run
         assert run["work_max_us"] <= 50_000.0, (learn, run)
     assert runs["always"]["skipped_updates"] == 0 and runs["never"]["updates"] == 0
+
+
+DEPLOY = r"""
+import json, sys
+from launch.deploy import load_deploy_config, run_deploy
+cfg = load_deploy_config(sys.argv[1], sys.argv[2:])
+print("ready", flush=True)
+out = run_deploy(cfg)
+print(json.dumps({"stop_reason": out["stop_reason"], "ticks": out["ticks"]}), flush=True)
+"""
+
+
+def test_sigterm_sends_safe_command_and_bye(tmp_path):
+    with EmulatorThread(EmulatorConfig(rate_hz=100.0, port=0, spin=0.0)) as emu:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DEPLOY, str(ROOT / "launch/configs/deploy_emulator.yaml"),
+             f"udp.port={emu.port}", "loop.rate_hz=100", "loop.duration=0", "policy.kind=fixed", "policy.gain=0.5",
+             "task.max_episode_steps=0", "safety.stale_timeout=0.1", "output="],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 20
+        while emu.emulator.commands_applied < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert emu.emulator.commands_applied >= 50
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        time.sleep(0.05)
+        assert proc.returncode == 0, err
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["stop_reason"] == "signal SIGTERM" and summary["ticks"] > 0
+        assert np.all(emu.emulator.command == 0.0)        # the last command received: the safe one
+        assert emu.emulator._bye                           # and the robot was told to stop

@@ -17,7 +17,7 @@
 ``run_deploy(config, policy=None)`` builds everything, runs the loop and returns its summary (its
 ``fault`` is "" unless the loop stopped on a fault); the policy
 is the one ``policy.kind`` names unless ``policy`` (any object with the Policy protocol of
-controller.loop) is passed. ``main(argv)`` is the command line (``python -m hardware.deploy --config
+controller.loop) is passed. ``main(argv)`` is the command line (``python -m launch.deploy --config
 FILE --set key=value``), for the ``rtu-control deploy`` subcommand; it exits 0 when the run ended (done,
 or SIGINT / SIGTERM), 1 when it stopped on a fault (named on stderr), 2 for bad input. Adapters
 are registered by type name in ``ADAPTERS`` (lerobot-style), each with its config class.
@@ -30,7 +30,8 @@ from typing import Literal
 
 from controller.agent import AgentConfig
 from controller.config import ConfigError, check, check_output_path, load_config, to_dict
-from controller.loop import ControlLoop, FixedPolicy, LoopConfig
+from controller.fixed_policy import FixedPolicy
+from controller.loop import ControlLoop, LoopConfig
 from hardware.mock import MockAdapter, MockConfig
 from hardware.safety import SafetyConfig
 from hardware.sim import SimAdapter, SimConfig
@@ -51,7 +52,7 @@ ADAPTERS = {  # type name -> (adapter class, config section name)
 @dataclasses.dataclass(frozen=True)
 class PolicyConfig:
     """Which policy drives the loop: ``agent`` (controller.agent.Agent built from the ``agent``
-    section) or ``fixed`` (the stand-in controller.loop.FixedPolicy: action = clip(gain · obs), with
+    section) or ``fixed`` (the stand-in controller.fixed_policy.FixedPolicy: action = clip(gain · obs), with
     busy-waits emulating the act / learn cost)."""
     kind: Literal["fixed", "agent"] = "fixed"
     seed: int = 0                # agent seed
@@ -207,10 +208,10 @@ def load_deploy_config(path=None, overrides=()):
 
 
 def main(argv=None):
-    """``python -m hardware.deploy [--config FILE] [--set key=value ...]``; returns an exit code."""
+    """``python -m launch.deploy [--config FILE] [--set key=value ...]``; returns an exit code."""
     import argparse
     import sys
-    parser = argparse.ArgumentParser(prog="python -m hardware.deploy",
+    parser = argparse.ArgumentParser(prog="python -m launch.deploy",
                                      description="Run the real-time loop against a robot adapter")
     parser.add_argument("--config", default=None, help="YAML file (DeployConfig)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
