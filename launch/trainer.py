@@ -1,0 +1,349 @@
+"""One `rtu-control train` run from start (or resume) to summary: ``Trainer``.
+
+The trainer owns the env, the agent, the results folder's logs and the run's counters; it writes the
+checkpoints (``launch.run_checkpoints``, with the env's state from ``launch.env_state``), guards
+against divergence by rolling the learner back, and writes ``metrics.jsonl``, ``monitor.csv``,
+``latency.json`` and ``summary.json`` (``launch.results``).
+"""
+import dataclasses
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+from controller.config import to_dict
+from launch import results as R
+from launch.env_state import capture_env_state, env_state_kind, restore_env_state
+from launch.envcheck import check_spaces, first_reset, make_env
+from launch.run_checkpoints import learner_finite, load_newest_valid, roll_back_learner, write_checkpoint
+from launch.train_config import TrainError
+from launch.train_progress import TrainProgress
+from launch.train_records import TickLatency
+
+RECENT_RETURNS = 100   # episode returns kept for the recent mean (and in checkpoints)
+
+
+class Trainer:
+    """One training run. ``Trainer(cfg, run_dir, resume=False, echo=print)`` builds the env and the
+    agent and either starts a new results folder or continues ``run_dir`` from its newest valid
+    checkpoint; ``run()`` trains up to ``cfg.steps`` and returns the summary dict."""
+
+    def __init__(self, cfg, run_dir, resume=False, echo=print):
+        import gymnasium as gym
+
+        import envs  # noqa: F401  (registers the ids)
+        from controller.agent import Agent
+        from controller.warmup import describe_kernel_cache
+
+        self.cfg = cfg
+        self.dir = Path(run_dir)
+        self.echo = echo
+        self.env = make_env(cfg.env_id, cfg.env_kwargs)
+        check_spaces(self.env, cfg.env_id)
+        discrete = isinstance(self.env.action_space, gym.spaces.Discrete)
+        echo("  " + describe_kernel_cache(cfg.agent.dtype, discrete,
+                                          "critic_thread" if cfg.critic_thread else "gymnasium"))
+        t_kernels = time.perf_counter()
+        self.agent = Agent(self.env.observation_space, self.env.action_space, cfg.agent, seed=cfg.seed,
+                           critic_thread=cfg.critic_thread)
+        self.latency = TickLatency()
+        self.step = 0
+        self.episodes = 0
+        self.ep_return = 0.0
+        self.ep_length = 0
+        self.rollbacks = 0
+        self.late_ticks = 0
+        self.recent = []          # the last RECENT_RETURNS episode returns
+        self.wall_before = 0.0    # active seconds of earlier sessions of this run
+        self.t_start = time.time()
+        self.stop_reason = None
+        self.env_kind = env_state_kind(self.env)
+        self._last_good = None    # the newest checkpoint written or loaded by this process
+        self._warm_up(Agent)
+        echo(f"  kernels ready in {time.perf_counter() - t_kernels:.1f} s")
+        if resume:
+            self._resume()
+        else:
+            self._start()
+
+    # ------------------------------------------------------------------ folder
+    def _write_config(self):
+        import yaml
+        data = to_dict(dataclasses.replace(self.cfg, output=str(self.dir)))
+        R._rewrite(self.dir / R.CONFIG, "# rtu-control train: resolved config (launch/train_config.py, "
+                   "TrainConfig)\n" + yaml.safe_dump(data, sort_keys=False))
+
+    def _open_logs(self):
+        self.metrics_file = open(self.dir / R.METRICS, "a")
+        self.monitor_file = open(self.dir / R.MONITOR, "a")
+
+    def _start(self):
+        if self.dir.exists() and any(self.dir.iterdir()):
+            raise TrainError(f"output {self.dir}: folder exists and is not empty (use --resume {self.dir} "
+                             f"to continue that run, or choose another output)")
+        # the first reset before the folder: an env that cannot reset leaves nothing behind
+        self.obs, _ = first_reset(self.env, self.cfg.env_id, self.cfg.env_kwargs, self.cfg.seed)
+        (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        (self.dir / R.MONITOR).write_text(R.monitor_header(self.t_start, self.cfg.env_id))
+        self._open_logs()
+        self._log({"kind": "start", "step": 0, "env_id": self.cfg.env_id, "seed": self.cfg.seed,
+                   "env_state": self.env_kind, "pid": os.getpid()})
+        self.checkpoint()
+
+    def _resume(self):
+        path, run, arrays, skipped = load_newest_valid(self.dir, self.agent, self.cfg.env_id,
+                                                       self.cfg.env_kwargs, self.echo)
+        self.env.reset(seed=self.cfg.seed)  # builds the simulator; its state is overwritten below
+        self.step, self.episodes = int(run["step"]), int(run["episodes"])
+        self.ep_return, self.ep_length = float(run["ep_return"]), int(run["ep_length"])
+        self.rollbacks, self.late_ticks = int(run["rollbacks"]), int(run.get("late_ticks", 0))
+        self.recent = [float(v) for v in run["recent"]]
+        self.wall_before = float(run["wall_s"])
+        self.t_start = float(run["t_start"])
+        self.latency.restore(arrays, run["hist"])
+        exact = restore_env_state(self.env, arrays, run["env"], str(path))
+        if exact:
+            self.obs = np.array(arrays["run.obs"], copy=True)
+        else:  # the episode cannot be continued: start a new one on both sides
+            self.agent.reset()
+            self.obs, _ = self.env.reset()
+            self.ep_return, self.ep_length = 0.0, 0
+        (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        R.truncate_after(self.dir, self.step, self.episodes)
+        self._write_config()
+        self._open_logs()
+        self._last_good = path
+        self._log({"kind": "resume", "step": self.step, "checkpoint": path.name, "episode_continues": exact,
+                   "skipped_checkpoints": skipped, "pid": os.getpid()})
+        self.echo(f"resumed {self.dir} from {path.name} (step {self.step}, {self.episodes} episodes"
+                  + ("" if exact else "; this env's episode restarts") + ")")
+
+    def _warm_up(self, agent_cls):
+        """Load every compiled kernel on a throwaway agent so that the first timed tick is not a
+        compilation (the real agent, env and RNGs are untouched)."""
+        spare = agent_cls(self.env.observation_space, self.env.action_space, self.cfg.agent, seed=self.cfg.seed,
+                          critic_thread=self.cfg.critic_thread)
+        obs = np.zeros(self.env.observation_space.shape, self.env.observation_space.dtype)
+        for terminated in (False, False, True):
+            spare.act(obs)
+            spare.learn(0.0, obs, terminated, False)
+        spare.close()
+
+    def _log(self, record):
+        record.setdefault("wall_s", round(self._wall(), 3))
+        self.metrics_file.write(json.dumps(record) + "\n")
+        self.metrics_file.flush()
+
+    def _wall(self):
+        t0 = getattr(self, "_session_t0", None)
+        return self.wall_before + (time.monotonic() - t0 if t0 is not None else 0.0)
+
+    # ------------------------------------------------------------------ checkpoints and guard
+    def learner_finite(self):
+        """True when every parameter, trace and statistic array of the learner is finite."""
+        return learner_finite(self.agent)
+
+    def checkpoint(self):
+        """Write checkpoints/ckpt-<step>.npz atomically (learner + run + env state), keep the newest
+        ``keep_checkpoints``. A non-finite learner is rolled back instead of saved (returns None)."""
+        if not learner_finite(self.agent):
+            self.rollback("non-finite learner arrays at checkpoint")
+            return None
+        t0 = time.perf_counter()
+        for f in (self.metrics_file, self.monitor_file):  # the logs reach the disk before the
+            f.flush()                                     # checkpoint that counts their lines
+            os.fsync(f.fileno())
+        env_arrays, env_meta = capture_env_state(self.env)
+        arrays, hist = self.latency.state()
+        arrays["run.obs"] = np.array(self.obs, copy=True)
+        arrays.update(env_arrays)
+        run = {"step": self.step, "episodes": self.episodes, "ep_return": self.ep_return,
+               "ep_length": self.ep_length, "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
+               "recent": self.recent, "wall_s": self._wall(), "t_start": self.t_start, "hist": hist,
+               "env": env_meta, "env_id": self.cfg.env_id, "env_kwargs": self.cfg.env_kwargs}
+        path = write_checkpoint(self.dir, self.step, self.agent, arrays, run, self.cfg.keep_checkpoints)
+        self._last_good = path
+        self._log({"kind": "checkpoint", "step": self.step, "file": path.name,
+                   "seconds": round(time.perf_counter() - t0, 4)})
+        return path
+
+    def rollback(self, reason):
+        """Divergence: restore the learner from the newest valid checkpoint, restart the episode."""
+        self.rollbacks += 1
+        if self.rollbacks > self.cfg.max_rollbacks:
+            raise TrainError(f"divergence at step {self.step} ({reason}): more than max_rollbacks="
+                             f"{self.cfg.max_rollbacks} rollbacks; lower agent.alpha or raise "
+                             f"divergence_delta")
+        used = roll_back_learner(self.dir, self.agent, self._last_good, self.echo)
+        if used is None:
+            raise TrainError(f"divergence at step {self.step} ({reason}) and no valid checkpoint to roll "
+                             f"back to in {self.dir / R.CHECKPOINTS}")
+        self.agent.reset()
+        self._log({"kind": "rollback", "step": self.step, "reason": reason, "checkpoint": used.name,
+                   "rollbacks": self.rollbacks, "partial_return": self.ep_return,
+                   "partial_length": self.ep_length})
+        self.echo(f"warning: step {self.step}: {reason}; learner rolled back to {used.name}, episode "
+                  f"restarted ({self.rollbacks} rollbacks)")
+        self.obs, _ = self.env.reset()
+        self.ep_return, self.ep_length = 0.0, 0
+
+    # ------------------------------------------------------------------ records
+    def _recent_return(self, n=10):
+        return float(np.mean(self.recent[-n:])) if self.recent else float("nan")
+
+    def _periodic(self, sps):
+        s = self.agent.stats
+        lat = self.latency
+        self._log({"kind": "periodic", "step": self.step, "steps_per_s": round(sps, 1),
+                   "episodes": self.episodes, "recent_return": R.finite_or_none(self._recent_return()),
+                   "act_us": lat.act.summary_us(), "learn_us": lat.learn.summary_us(),
+                   "tick_us": lat.tick.summary_us(), "env_step_us": lat.env.summary_us(),
+                   "updates": s["updates"], "skipped": s["skipped"],
+                   "refused": s["refused"], "non_finite_inputs": s["non_finite_inputs"],
+                   "rollbacks": self.rollbacks, "late_ticks": self.late_ticks})
+
+    def latency_record(self):
+        """The content of latency.json (``TickLatency.latency_json``)."""
+        return self.latency.latency_json(self.cfg.latency_budget_us, self.cfg.pace)
+
+    # ------------------------------------------------------------------ the loop
+    def _on_signal(self, signum, frame):
+        self.stop_reason = signal.Signals(signum).name
+
+    def run(self):
+        """Train until cfg.steps (or a signal); write the final checkpoint, latency.json, summary.json
+        and the plots; return the summary dict."""
+        cfg = self.cfg
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread: no handlers (the caller stops us)
+                pass
+        progress = TrainProgress(cfg.progress, cfg.steps, self.step, cfg.progress_every)
+        self._session_t0 = time.monotonic()
+        try:
+            self._loop(progress)
+        finally:
+            progress.close()
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        return self._finish()
+
+    def _loop(self, progress):
+        cfg = self.cfg
+        env, agent = self.env, self.agent
+        act, learn, env_step = agent.act, agent.learn, env.step
+        lat = self.latency
+        rec_act, rec_learn, rec_tick, rec_env = lat.act.record, lat.learn.record, lat.tick.record, lat.env.record
+        stats = agent.stats
+        clock_ns = time.perf_counter_ns
+        bound = cfg.divergence_delta
+        realtime = cfg.pace == "realtime"
+        if realtime:
+            from controller.clock import MonotonicClock
+            clock = MonotonicClock()
+            rate = cfg.rate_hz or 1.0 / float(getattr(env.unwrapped, "dt", 0.02))
+            period = int(round(1e9 / rate))
+            deadline = clock.now_ns() + period
+        sps_t, sps_step = time.monotonic(), self.step
+        obs = self.obs
+        while self.step < cfg.steps and self.stop_reason is None:
+            t0 = clock_ns()
+            action = act(obs)
+            t1 = clock_ns()
+            obs, reward, terminated, truncated, _ = env_step(action)
+            t2 = clock_ns()
+            learn(reward, obs, terminated, truncated)
+            t3 = clock_ns()
+            rec_act(t1 - t0)
+            rec_learn(t3 - t2)
+            rec_tick(t1 - t0 + t3 - t2)
+            rec_env(t2 - t1)
+            self.step += 1
+            self.ep_return += float(reward)
+            self.ep_length += 1
+            self.obs = obs
+            if not abs(stats["last_delta"]) <= bound:
+                self.rollback(f"|delta| = {abs(stats['last_delta']):.3g} > divergence_delta = {bound:g}")
+                obs = self.obs
+                continue
+            if terminated or truncated:
+                self.episodes += 1
+                ret, length = self.ep_return, self.ep_length
+                self.recent.append(ret)
+                if len(self.recent) > RECENT_RETURNS:
+                    del self.recent[0]
+                self._log({"kind": "episode", "step": self.step, "episode": self.episodes, "return": ret,
+                           "length": length, "terminated": bool(terminated)})
+                self.monitor_file.write(f"{round(ret, 6)},{length},{round(time.time() - self.t_start, 6)}\n")
+                self.monitor_file.flush()
+                obs, _ = env.reset()
+                self.obs = obs
+                self.ep_return, self.ep_length = 0.0, 0
+            step = self.step
+            if step % cfg.check_every == 0 and not learner_finite(agent):
+                self.rollback("non-finite learner arrays")
+                obs = self.obs
+                continue
+            if step % cfg.metrics_every == 0:
+                now = time.monotonic()
+                self._periodic((step - sps_step) / max(now - sps_t, 1e-9))
+                sps_t, sps_step = now, step
+            if step % cfg.checkpoint_every == 0:
+                self.checkpoint()
+                obs = self.obs  # a rollback inside checkpoint() resets the episode
+            if step >= progress.next_step:
+                progress.update(step, self._progress_line)
+            if realtime:
+                now = clock.now_ns()
+                if now > deadline:
+                    self.late_ticks += 1
+                    deadline = now + period  # no catch-up burst after an overrun
+                else:
+                    clock.sleep_until(deadline)
+                    deadline += period
+        self.obs = obs
+        if progress.mode != "lines" or self.step % progress.every:
+            progress.update(self.step, self._progress_line)
+
+    def _progress_line(self):
+        wall = self._wall() - self.wall_before
+        done = self.step - getattr(self, "_session_start_step", 0)
+        return (done / wall if wall > 0 else 0.0, self._recent_return(), self.latency.p99_us())
+
+    def _finish(self):
+        cfg = self.cfg
+        path = self.checkpoint()
+        lat = self.latency_record()
+        (self.dir / R.LATENCY).write_text(json.dumps(lat, indent=1))
+        s = self.agent.stats
+        summary = {"env_id": cfg.env_id, "cell": cfg.agent.cell, "seed": cfg.seed, "steps": self.step,
+                   "target_steps": cfg.steps, "episodes": self.episodes,
+                   "stop_reason": self.stop_reason or "steps reached",
+                   "recent_return": R.finite_or_none(self._recent_return()),
+                   "first_returns": R.finite_or_none(float(np.mean([r for r, _, _ in
+                                                                    R.read_monitor(self.dir)[1][:10]]))
+                                                     if self.episodes else float("nan")),
+                   "wall_s": round(self._wall(), 2), "updates": s["updates"], "skipped": s["skipped"],
+                   "refused": s["refused"], "non_finite_inputs": s["non_finite_inputs"],
+                   "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
+                   "act_learn_us": lat["act_learn"], "env_step_us": lat["env_step"],
+                   "critic_thread": cfg.critic_thread, "checkpoint": path.name if path else None,
+                   "env_state": self.env_kind}
+        (self.dir / R.SUMMARY).write_text(json.dumps(summary, indent=1))
+        self._log({"kind": "end", "step": self.step, "reason": summary["stop_reason"],
+                   "episodes": self.episodes, "rollbacks": self.rollbacks})
+        self.metrics_file.close()
+        self.monitor_file.close()
+        self.env.close()
+        self.agent.close()
+        summary["plots"] = []
+        if cfg.plots:
+            from launch.plot import plot_run
+            summary["plots"] = [str(p) for p in plot_run(self.dir, echo=self.echo)]
+        return summary
