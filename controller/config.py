@@ -12,6 +12,7 @@ problem is reported with the file, the dotted key, what was expected and what wa
 * range checks that dataclasses declare in ``__post_init__`` by raising ``ConfigError`` via
   ``check(...)``.
 """
+import argparse
 import dataclasses
 import math
 import re
@@ -276,6 +277,32 @@ def load_config(cls, path=None, overrides=()):
         return _build(cls, data)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
+
+
+def add_config_arguments(parser, default, example):
+    """``--config FILE`` and repeatable ``--set KEY=VALUE`` (into ``args.config``, ``args.overrides``):
+    the arguments of every config-driven command, rtu-control's subcommands and the modules' own
+    ``main`` alike. ``default`` says which config applies without --config; ``example`` is one override."""
+    parser.add_argument("--config", default=None, help=f"YAML config file (default: {default})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override one config value, e.g. --set {example} (repeatable)")
+    return parser
+
+
+def run_command_line(cls, run, argv, prog, description, example):
+    """The exit status of a module's own command line ``prog [--config FILE] [--set KEY=VALUE ...]``:
+    ``run(config)`` with ``cls`` built once from the file (without --config: the dataclass defaults) and
+    the overrides; 2, with the message on stderr, when a value is invalid (argparse exits 2 on bad
+    syntax)."""
+    import sys
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    args = add_config_arguments(parser, f"the {cls.__name__} defaults", example).parse_args(argv)
+    try:
+        config = load_config(cls, args.config, args.overrides)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return run(config)
 
 
 def to_dict(config):

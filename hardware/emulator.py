@@ -18,7 +18,6 @@ Counters (``Emulator.stats()``): ticks, sent, commands applied, safe ticks, watc
 delay from the last valid command to each trip), resets, commands received outside the channel limits
 (clamped by the firmware), deadline misses, and the decoder's rejection counters.
 """
-import argparse
 import dataclasses
 import json
 import math
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from controller.clock import MonotonicClock
-from controller.config import ConfigError, check, check_output_path, load_config
+from controller.config import ConfigError, check, check_output_path, run_command_line
 from hardware import protocol as P
 from hardware.base import HardwareError
 from hardware.mjrobot import MjRobot, check_robot_source
@@ -277,28 +276,24 @@ class EmulatorThread:
         return False
 
 
-def main(argv=None):
-    """CLI: ``python -m hardware.emulator --config FILE [--set key=value ...]``; returns an exit code."""
-    parser = argparse.ArgumentParser(prog="python -m hardware.emulator",
-                                     description="Serve a MuJoCo robot over UDP (rtu-control protocol v1)")
-    parser.add_argument("--config", default=None, help="YAML file (EmulatorConfig fields)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
+def run(config):
+    """Serve ``config`` (an EmulatorConfig) until SIGINT / SIGTERM (or its duration), as
+    ``rtu-control emulator`` does; returns the exit status: 0, or 2 when the robot cannot be built or
+    the address cannot be bound."""
     try:
-        cfg = load_config(EmulatorConfig, args.config, args.overrides)
-        emu = Emulator(cfg)
+        emu = Emulator(config)
     except (ConfigError, HardwareError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:   # the bind: address in use, not local, no permission
-        print(f"error: cannot serve on udp {cfg.host}:{cfg.port} (host, port): {err.strerror or err}",
+        print(f"error: cannot serve on udp {config.host}:{config.port} (host, port): {err.strerror or err}",
               file=sys.stderr)
         return 2
     import signal
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: emu.stop())
     print(f"emulator: {emu.robot.description} ({emu.robot.n_states} states, {emu.robot.nu} commands) "
-          f"at {cfg.rate_hz:g} Hz on udp://{cfg.host}:{emu.port}", flush=True)
+          f"at {config.rate_hz:g} Hz on udp://{config.host}:{emu.port}", flush=True)
     try:
         emu.run()
     finally:
@@ -307,6 +302,13 @@ def main(argv=None):
     print(f"emulator: {s['ticks']} ticks, {s['commands_applied']} commands applied, "
           f"{s['watchdog_trips']} watchdog trips, rejected {s['decoder']}", flush=True)
     return 0
+
+
+def main(argv=None):
+    """``python -m hardware.emulator [--config FILE] [--set key=value ...]`` (without --config: the
+    EmulatorConfig defaults); the exit status of :func:`run`, or 2 for a bad config."""
+    return run_command_line(EmulatorConfig, run, argv, "python -m hardware.emulator",
+                            "Serve a MuJoCo robot over UDP (rtu-control protocol v1)", "rate_hz=1000")
 
 
 if __name__ == "__main__":

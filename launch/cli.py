@@ -25,7 +25,7 @@ import textwrap
 from importlib import resources
 from pathlib import Path
 
-from controller.config import ConfigError, load_config, read_yaml
+from controller.config import ConfigError, add_config_arguments, load_config, read_yaml
 
 
 def packaged_config(name):
@@ -34,10 +34,7 @@ def packaged_config(name):
 
 
 def _add_config_arguments(parser, default_name, example):
-    parser.add_argument("--config", default=None,
-                        help=f"YAML config file (default: the packaged configs/{default_name})")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override one config value, e.g. --set {example} (repeatable)")
+    add_config_arguments(parser, f"the packaged configs/{default_name}", example)
 
 
 _BENCH = {  # target -> (module, config class name, packaged default)
@@ -165,23 +162,16 @@ def _emulator_path(args):
     return resolve_config(args.config, "emulator") if args.config else packaged_config("emulator.yaml")
 
 
-def _forward(main_fn, path, overrides):
-    argv = ["--config", str(path)]
-    for item in overrides:
-        argv += ["--set", item]
-    return main_fn(argv)
-
-
 def _cmd_deploy(args):
     from launch import deploy
 
-    return _forward(deploy.main, _deploy_path(args), args.overrides)
+    return deploy.run(config_of(args))
 
 
 def _cmd_emulator(args):
     from hardware import emulator
 
-    return _forward(emulator.main, _emulator_path(args), args.overrides)
+    return emulator.run(config_of(args))
 
 
 def config_of(args):

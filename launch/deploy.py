@@ -15,21 +15,23 @@
     progress_every: 5.0     # seconds between the progress lines main prints (0: none)
 
 ``run_deploy(config, policy=None)`` builds everything, runs the loop and returns its summary (its
-``fault`` is "" unless the loop stopped on a fault); the policy
-is the one ``policy.kind`` names unless ``policy`` (any object with the Policy protocol of
-controller.loop) is passed. ``main(argv)`` is the command line (``python -m launch.deploy --config
-FILE --set key=value``), for the ``rtu-control deploy`` subcommand; it exits 0 when the run ended (done,
-or SIGINT / SIGTERM), 1 when it stopped on a fault (named on stderr), 2 for bad input. Adapters
+``fault`` is "" unless the loop stopped on a fault); the policy is the one ``policy.kind`` names unless
+``policy`` (any ``controller.interfaces.Policy``) is passed. ``run(config)`` is the command of
+``rtu-control deploy`` on an already validated config: progress lines, a summary line, and the exit
+status 0 when the run ended (done, or SIGINT / SIGTERM), 1 when it stopped on a fault (named on
+stderr), 2 for an adapter, task or policy that cannot be built. ``main(argv)`` is ``python -m
+launch.deploy --config FILE --set key=value``: the same arguments, parsed once, then ``run``. Adapters
 are registered by type name in ``ADAPTERS`` (lerobot-style), each with its config class.
 """
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Literal
 
 from controller.agent import AgentConfig
-from controller.config import ConfigError, check, check_output_path, load_config, to_dict
+from controller.config import ConfigError, check, check_output_path, load_config, run_command_line, to_dict
 from controller.fixed_policy import FixedPolicy
 from controller.loop import ControlLoop, LoopConfig
 from hardware.mock import MockAdapter, MockConfig
@@ -174,7 +176,6 @@ class ProgressLines:
     and a comparison per tick; the formatting happens only on the ticks that print."""
 
     def __init__(self, every, stream=None):
-        import sys
         self.every_ns = int(every * 1e9)
         self.stream = stream if stream is not None else sys.stdout
         self.start_ns = None
@@ -207,39 +208,36 @@ def load_deploy_config(path=None, overrides=()):
     return load_config(DeployConfig, path, overrides)
 
 
-def main(argv=None):
-    """``python -m launch.deploy [--config FILE] [--set key=value ...]``; returns an exit code."""
-    import argparse
-    import sys
-    parser = argparse.ArgumentParser(prog="python -m launch.deploy",
-                                     description="Run the real-time loop against a robot adapter")
-    parser.add_argument("--config", default=None, help="YAML file (DeployConfig)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_deploy_config(args.config, args.overrides)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def run(config):
+    """Run ``config`` (a DeployConfig) as ``rtu-control deploy`` does: progress lines and a summary on
+    stdout; returns the exit status: 0 the run ended, 1 it stopped on a fault (named on stderr), 2 the
+    adapter, task or policy could not be built from the config."""
     from hardware.base import HardwareError
     try:
-        summary = run_deploy(cfg, on_tick=ProgressLines(cfg.progress_every) if cfg.progress_every else None,
-                             echo=lambda line: print(f"deploy: {line}", flush=True))
+        progress = ProgressLines(config.progress_every) if config.progress_every else None
+        summary = run_deploy(config, on_tick=progress, echo=lambda line: print(f"deploy: {line}", flush=True))
     except (ConfigError, HardwareError) as err:  # e.g. channels this adapter lacks, safe values
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     sa = summary["sense_act_us"]
-    print(f"deploy: {summary['ticks']} ticks at {cfg.loop.rate_hz:g} Hz, stop: {summary['stop_reason']}, "
+    print(f"deploy: {summary['ticks']} ticks at {config.loop.rate_hz:g} Hz, stop: {summary['stop_reason']}, "
           f"on time {100 * summary['on_time_fraction']:.2f} %, sense->act p50 {sa['p50']:.0f} / p99 "
           f"{sa['p99']:.0f} us, updates {summary['updates']} (skipped {summary['skipped_updates']}), "
           f"unusable reads {summary['unusable_reads']}, episodes {summary['episodes']}"
-          + (f"; results in {cfg.output}" if cfg.output else ""))
+          + (f"; results in {config.output}" if config.output else ""))
     if summary["fault"]:
-        print(f"deploy: stopped on a fault: {summary['fault']}{_fault_hint(cfg, summary)}", file=sys.stderr)
+        print(f"deploy: stopped on a fault: {summary['fault']}{_fault_hint(config, summary)}",
+              file=sys.stderr)
         return EXIT_FAULT
     return EXIT_OK
 
 
+def main(argv=None):
+    """``python -m launch.deploy [--config FILE] [--set key=value ...]`` (without --config: the
+    DeployConfig defaults); the exit status of :func:`run`, or 2 for a bad config."""
+    return run_command_line(DeployConfig, run, argv, "python -m launch.deploy",
+                            "Run the real-time loop against a robot adapter", "loop.duration=30")
+
+
 if __name__ == "__main__":
-    import sys
     sys.exit(main())

@@ -1,4 +1,7 @@
-"""`rtu-control deploy` forwards to launch.deploy.main with the packaged emulator config by default."""
+"""`rtu-control deploy` and `emulator`: the packaged configs by default, each config built once and handed to
+the module's run(config); the modules' own command lines parse the same arguments; exit statuses."""
+import pytest
+
 from launch.cli import main
 
 
@@ -63,3 +66,40 @@ def test_deploy_says_whether_it_compiles_or_loads_the_agent_kernels(capsys):
     assert "deploy: loading the agent's compiled kernels from numba's cache" in out \
         or "deploy: compiling the agent's kernels" in out
     assert "deploy: kernels ready in" in out
+
+
+def _record_runs(monkeypatch, module):
+    runs = []
+    monkeypatch.setattr(module, "run", lambda config: runs.append(config) or 0)
+    return runs
+
+
+def test_deploy_builds_its_config_once_and_runs_it(monkeypatch):
+    from launch import deploy
+    loads = []
+    real_load = deploy.load_deploy_config
+    monkeypatch.setattr(deploy, "load_deploy_config", lambda *a: loads.append(a) or real_load(*a))
+    runs = _record_runs(monkeypatch, deploy)
+    assert main(["deploy", "--set", "loop.rate_hz=200", "--set", "adapter=sim"]) == 0
+    assert len(loads) == 1 and len(runs) == 1
+    assert runs[0].loop.rate_hz == 200 and runs[0].adapter == "sim" and runs[0].policy.kind == "agent"
+
+
+def test_emulator_subcommand_builds_its_config_once_and_runs_it(monkeypatch):
+    from hardware import emulator
+    runs = _record_runs(monkeypatch, emulator)
+    assert main(["emulator", "--set", "rate_hz=250"]) == 0
+    assert len(runs) == 1 and runs[0].rate_hz == 250 and runs[0].port == 47800
+
+
+@pytest.mark.parametrize("module_name, override, field", [
+    ("launch.deploy", "loop.rate_hz=300", lambda c: c.loop.rate_hz),
+    ("hardware.emulator", "rate_hz=300", lambda c: c.rate_hz)])
+def test_the_modules_own_command_lines_parse_the_same_arguments(monkeypatch, capsys, module_name, override,
+                                                                field):
+    import importlib
+    module = importlib.import_module(module_name)
+    runs = _record_runs(monkeypatch, module)
+    assert module.main(["--set", override]) == 0 and field(runs[0]) == 300
+    assert module.main(["--set", "bogus=1"]) == 2 and len(runs) == 1
+    assert "bogus: unknown key" in capsys.readouterr().err
