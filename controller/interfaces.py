@@ -85,8 +85,10 @@ class TaskInterface(Protocol):
 
     ``bind(adapter)`` once (sets the sizes and bounds); then per tick, with the loop's arrays:
     ``start_episode(state, obs)`` on the first usable sample of an episode, else
-    ``reward, terminated = step(state, obs)``; ``action_to_command(action, command)`` and
-    ``command_to_action(sent, applied)`` convert in place.
+    ``reward, terminated = step(state, obs, applied)``, where ``applied`` is the action applied during
+    the transition that ended in ``state``; ``action_to_command(action, command)`` and
+    ``command_to_action(sent, applied)`` convert in place, the latter once per tick into the loop's
+    ``applied`` (finite, within [action_low, action_high]).
     ``reset_mode`` is ``"adapter"`` (the loop asks the adapter to reset the robot) or ``"none"``.
     """
     obs_dim: int
@@ -98,7 +100,7 @@ class TaskInterface(Protocol):
 
     def bind(self, adapter: AdapterInterface) -> None: ...
     def start_episode(self, state: np.ndarray, obs: np.ndarray) -> None: ...
-    def step(self, state: np.ndarray, obs: np.ndarray) -> tuple[float, bool]: ...
+    def step(self, state: np.ndarray, obs: np.ndarray, applied: np.ndarray) -> tuple[float, bool]: ...
     def action_to_command(self, action: np.ndarray, command: np.ndarray) -> None: ...
     def command_to_action(self, command: np.ndarray, action: np.ndarray) -> None: ...
 
@@ -114,7 +116,8 @@ class Policy(Protocol):
         reset()                   a new episode starts at the next act
 
     ``obs`` and ``applied_action`` are float64 arrays owned by the loop and overwritten every tick: a
-    policy that keeps them must copy.
+    policy that keeps them must copy. ``applied_action`` is C-contiguous, of shape (action_dim,), finite
+    and within the task's [action_low, action_high] (the bounds the policy's action space was built from).
     """
     def act(self, obs: np.ndarray) -> np.ndarray: ...
     def update(self, reward: float, obs: np.ndarray, terminated: bool, truncated: bool) -> None: ...

@@ -2,13 +2,15 @@
 
 Tick k is released at ``t0 + k * period`` (absolute deadlines: no drift accumulates). Per tick::
 
-    sleep_until(release)                      hybrid sleep-then-spin (controller.clock)
-    status = adapter.read(now, period, state) staleness / NaN guards inside the adapter
-    reward, terminated = task.step(state, obs)
-    action = policy.act(obs)                  forward only
-    sent = adapter.write(now, period, cmd)    safety filter inside the adapter; sense->act ends here
-    policy.update(...) or policy.skip(...)    update only if (deadline - margin - now) >= estimate
-    policy.credit(applied action)             the action actually sent, in policy units
+    sleep_until(release)                        hybrid sleep-then-spin (controller.clock)
+    status = adapter.read(now, period, state)   staleness / NaN guards inside the adapter
+    reward, terminated = task.step(state, obs, applied)     applied: the previous tick's action
+    action = policy.act(obs)                    forward only
+    task.action_to_command(action, command)
+    sent = adapter.write(now, period, command)  safety filter inside the adapter; sense->act ends here
+    policy.update(...) or policy.skip(...)      update only if (deadline - margin - now) >= estimate
+    task.command_to_action(sent, applied)       the command actually sent, in policy units, once
+    policy.credit(applied)
 
 The deadline of tick k is the next release ``t0 + (k+1) * period``. Learning runs only when the time
 left before the deadline (minus ``learn_margin``) holds the running estimate of the update time, a
@@ -40,8 +42,10 @@ Real-time options (``LoopConfig``, applied by :mod:`controller.realtime`): SCHED
 mlockall, gc.freeze; each that the OS refuses falls back with one ``RealtimeWarning``. SIGINT/SIGTERM (main thread only) request a clean
 stop; the safe command is sent and the adapter deactivated on every exit path, with atexit as a backstop.
 
-The loop drives the interfaces of :mod:`controller.interfaces` (adapter, task, policy); ``obs`` and
-``applied_action`` are float64 arrays owned by the loop and overwritten every tick.
+The loop drives the interfaces of :mod:`controller.interfaces` (adapter, task, policy). It owns the
+float64 arrays ``state``, ``obs``, ``command`` and ``applied``, allocated once and overwritten every tick;
+``applied`` is the one copy of the action actually applied (finite, within the task's action bounds):
+the policy is credited with it and the task's next reward reads it.
 """
 import atexit
 import dataclasses
@@ -264,7 +268,7 @@ class ControlLoop:
                         episodes_started += 1
                         reward, terminated = 0.0, False
                     else:
-                        reward, terminated = task.step(state, obs)
+                        reward, terminated = task.step(state, obs, applied)
                         steps += 1
                         episode_return += reward
                     truncated = (not terminated) and max_steps > 0 and steps >= max_steps

@@ -15,12 +15,16 @@ It is read from the simulator, not typed by hand:
 
 Each segment has a *kind*: ``"position"`` (positions, angles and smooth functions of them such as cos/sin
 or a fingertip−target vector), ``"velocity"`` (generalised velocities, possibly clipped by the base env),
-or ``"force"`` (constraint or contact forces: neither, and dropped by both masks). The sum of the segment
+or ``"force"`` (constraint or contact forces: neither, and dropped by both masks). A segment that is a
+contiguous slice of ``data.qpos`` or ``data.qvel`` also says which (``source``, ``first``) and the bound
+the base env clips it to (``clip``), so that a robot's sensor channels can be mapped onto it
+(``hardware.tasks``). The sum of the segment
 sizes is checked against the base observation space, so a layout that no longer matches (another
 ``xml_file``, a new env version) is an error rather than a silent wrong mask.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,12 +81,17 @@ class Segment:
 
     ``name`` says what the block holds (e.g. ``"qpos[2:]"``), ``size`` its length, ``kind`` one of
     :data:`POSITION`, :data:`VELOCITY`, :data:`FORCE`, ``start`` its first index in the base observation.
+    ``source`` is ``"qpos"`` or ``"qvel"`` when the block is ``clip(data.<source>[first:first + size],
+    -clip, clip)`` (``clip`` inf: not clipped), ``""`` when it is computed from them (sin, cos, forces).
     """
 
     name: str
     size: int
     kind: str
     start: int = 0
+    source: str = ""
+    first: int = 0
+    clip: float = math.inf
 
 
 def base_name(base_id: str) -> str:
@@ -97,11 +106,15 @@ def base_name(base_id: str) -> str:
     )
 
 
-# bases whose observation clips qvel to ±10 (names only: the values are checked against data in the tests)
+# bases whose observation clips qvel to ±QVEL_CLIP (names only: the values are checked against data in the
+# tests)
 _CLIPPED_QVEL = {"Hopper", "Walker2d"}
+#: the bound gymnasium v5 clips velocities to in Hopper, Walker2d and InvertedDoublePendulum
+QVEL_CLIP = 10.0
+_CLIPPED_QVEL_NAME = f"clip(qvel, -{QVEL_CLIP:g}, {QVEL_CLIP:g})"
 
 
-def _structure_layout(structure: dict, clipped_qvel: bool = False) -> list[tuple[str, int, str]]:
+def _structure_layout(structure: dict, clipped_qvel: bool = False) -> list[tuple]:
     out = []
     skipped = 0
     for key, size in structure.items():
@@ -114,24 +127,26 @@ def _structure_layout(structure: dict, clipped_qvel: bool = False) -> list[tuple
                 f"{sorted(['skipped_qpos', *_STRUCTURE_KINDS])!r}"
             )
         if key == "qpos":
-            name = f"qpos[{skipped}:]" if skipped else "qpos"
+            out.append((f"qpos[{skipped}:]" if skipped else "qpos", int(size), POSITION, "qpos", skipped))
         elif key == "qvel" and clipped_qvel:
-            name = "clip(qvel, -10, 10)"
+            out.append((_CLIPPED_QVEL_NAME, int(size), VELOCITY, "qvel", 0, QVEL_CLIP))
+        elif key == "qvel":
+            out.append(("qvel", int(size), VELOCITY, "qvel", 0))
         else:
-            name = key
-        out.append((name, int(size), _STRUCTURE_KINDS[key]))
+            out.append((key, int(size), _STRUCTURE_KINDS[key]))
     return out
 
 
-def _raw_layout(name: str, env) -> list[tuple[str, int, str]]:
+def _raw_layout(name: str, env) -> list[tuple]:
+    """(name, size, kind[, source, first[, clip]]) of each segment, in order."""
     u = env.unwrapped
     if name == "InvertedDoublePendulum":
         nq, nv = int(u.model.nq), int(u.model.nv)
         return [
-            ("qpos[:1]", 1, POSITION),
+            ("qpos[:1]", 1, POSITION, "qpos", 0),
             ("sin(qpos[1:])", nq - 1, POSITION),
             ("cos(qpos[1:])", nq - 1, POSITION),
-            ("clip(qvel, -10, 10)", nv, VELOCITY),
+            (_CLIPPED_QVEL_NAME, nv, VELOCITY, "qvel", 0, QVEL_CLIP),
             ("clip(qfrc_constraint, -10, 10)[:1]", 1, FORCE),
         ]
     if name == "Reacher":
@@ -139,8 +154,8 @@ def _raw_layout(name: str, env) -> list[tuple[str, int, str]]:
         return [
             (f"cos(qpos[:{nu}])", nu, POSITION),
             (f"sin(qpos[:{nu}])", nu, POSITION),
-            (f"qpos[{nu}:]", nq - nu, POSITION),
-            (f"qvel[:{nu}]", nu, VELOCITY),
+            (f"qpos[{nu}:]", nq - nu, POSITION, "qpos", nu),
+            (f"qvel[:{nu}]", nu, VELOCITY, "qvel", 0),
             ("(fingertip - target)[:2]", 2, POSITION),
         ]
     if name == "CartPole":
@@ -161,11 +176,11 @@ def observation_layout(base_id: str, env) -> tuple[Segment, ...]:
     name = base_name(base_id)
     segments = []
     start = 0
-    for seg_name, size, kind in _raw_layout(name, env):
+    for seg_name, size, kind, *source in _raw_layout(name, env):
         if size < 0:
             raise LayoutError(f"{base_id}: segment {seg_name!r} has negative size {size}")
         if size:
-            segments.append(Segment(seg_name, size, kind, start))
+            segments.append(Segment(seg_name, size, kind, start, *source))
         start += size
     shape = env.observation_space.shape
     if shape is None or len(shape) != 1 or shape[0] != start:

@@ -43,6 +43,7 @@ def check_robot_source(env_id, mjcf, prefix):
         why = "a folder" if path.is_dir() else "no such file"
         raise ConfigError(f"{prefix}mjcf: expected an MJCF file, found {mjcf!r} ({why})")
 
+
 _JOINT_UNITS = {  # mjtJoint -> (position names and units, velocity names and units)
     int(mujoco.mjtJoint.mjJNT_FREE): ((("x", "m"), ("y", "m"), ("z", "m"), ("qw", "1"), ("qx", "1"),
                                        ("qy", "1"), ("qz", "1")),
@@ -77,6 +78,19 @@ def _name(model, objtype, i, prefix):
     return mujoco.mj_id2name(model, objtype, i) or f"{prefix}{i}"
 
 
+def joint_channels(model):
+    """(position channels, velocity channels) of a MuJoCo model: entry i of each is qpos[i] / qvel[i]."""
+    pos, vel = [], []
+    for j in range(model.njnt):
+        jname = _name(model, mujoco.mjtObj.mjOBJ_JOINT, j, "joint")
+        ppart, vpart = _JOINT_UNITS[int(model.jnt_type[j])]
+        for sub, unit in ppart:
+            pos.append(Channel(f"qpos/{jname}" + (f".{sub}" if sub else ""), unit, kind="position"))
+        for sub, unit in vpart:
+            vel.append(Channel(f"qvel/{jname}" + (f".{sub}" if sub else ""), unit, kind="velocity"))
+    return tuple(pos), tuple(vel)
+
+
 class MjRobot:
     """model + data + channel tables. ``env_id`` or ``mjcf`` (path); ``timestep`` overrides the
     model's physics step (seconds; the emulator sets it to its tick period / substeps)."""
@@ -105,15 +119,8 @@ class MjRobot:
         self.nq, self.nv, self.nu = m.nq, m.nv, m.nu
         if self.nu == 0:
             raise ChannelError(f"robot {self.description}: expected at least one actuator, found none")
-        pos, vel = [], []
-        for j in range(m.njnt):
-            jname = _name(m, mujoco.mjtObj.mjOBJ_JOINT, j, "joint")
-            ppart, vpart = _JOINT_UNITS[int(m.jnt_type[j])]
-            for sub, unit in ppart:
-                pos.append(Channel(f"qpos/{jname}" + (f".{sub}" if sub else ""), unit, kind="position"))
-            for sub, unit in vpart:
-                vel.append(Channel(f"qvel/{jname}" + (f".{sub}" if sub else ""), unit, kind="velocity"))
-        self.state_channels = (Channel("time", "s"),) + tuple(pos) + tuple(vel)
+        pos, vel = joint_channels(m)
+        self.state_channels = (Channel("time", "s"),) + pos + vel
         self.gear = m.actuator_gear[:, 0].copy()
         cmds = []
         for a in range(self.nu):

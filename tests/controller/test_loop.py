@@ -103,9 +103,9 @@ class EndAt(TrackTask):
         self.k = 0
         super().start_episode(state, obs)
 
-    def step(self, state, obs):
+    def step(self, state, obs, applied):
         self.k += 1
-        r, _ = super().step(state, obs)
+        r, _ = super().step(state, obs, applied)
         return r, self.k >= self.n
 
 
