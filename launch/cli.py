@@ -11,6 +11,7 @@
     rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot);
                                                                 of bench learning folders with --compare
     rtu-control emulator [--config FILE] [--set key=value ...]  robot emulator over UDP (hardware.emulator)
+    rtu-control --version                                       the installed package's version
 
 Each job reads a YAML config (default: the packaged ``launch/configs/<job>.yaml``) plus dotted
 ``--set`` overrides, validated once into a frozen dataclass; a bad value exits with status 2 and a
@@ -194,6 +195,15 @@ def config_of(args):
     return None
 
 
+def installed_version():
+    """The installed rtu-control's version (package metadata), or a note when it is not installed."""
+    from importlib import metadata
+    try:
+        return metadata.version("rtu-control")
+    except metadata.PackageNotFoundError:
+        return "(not installed: no package metadata)"
+
+
 def _describe(text, examples=(), configs=""):
     """A subcommand's help body: what it does (wrapped), its packaged configs, then runnable examples."""
     parts = [textwrap.fill(text, 90)]
@@ -216,6 +226,8 @@ def build_parser():
             ["rtu-control warmup", "rtu-control train --config cartpole_p",
              "rtu-control emulator                      # in one terminal",
              "rtu-control deploy                        # in another"]))
+    parser.add_argument("--version", action="version", version=f"rtu-control {installed_version()}",
+                        help="print the installed package's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("bench", help="latency of the cells (vs NumPy, torch) or of the agent; learning "
                                      "curves over seeds x cells", **_describe(

@@ -239,3 +239,14 @@ def test_plot_with_a_bad_config_value_names_the_file_and_key(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert f"{tmp_path / 'config.yaml'}: moving_average: expected an integer >= 1, found 'abc'" in \
         capsys.readouterr().err
+
+
+def test_version_prints_the_installed_package_version(capsys):
+    from importlib import metadata
+
+    from launch.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"rtu-control {metadata.version('rtu-control')}\n"
