@@ -17,6 +17,7 @@ out m = n features.
 Prints a table (median, p90, p99 in microseconds, and the speed-up of the median over the NumPy reference
 of the same size and dtype) and writes everything, with the machine description, to JSON.
 """
+import contextlib
 import dataclasses
 import gc
 import json
@@ -74,6 +75,19 @@ class BenchConfig:
 
 
 # ----------------------------------------------------------------------------- timing
+@contextlib.contextmanager
+def gc_paused():
+    """Python's garbage collector off inside the block (a collection is not the code being timed),
+    restored on exit to what it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def time_calls(fn, calls, warmup, between=None):
     """Per-call wall times in microseconds (np.ndarray (calls,)) of fn(), after warmup calls. between
     (optional, untimed) is called after every call of fn, warm-up included."""
@@ -83,18 +97,13 @@ def time_calls(fn, calls, warmup, between=None):
             between()
     times = np.empty(calls)
     clock = time.perf_counter_ns
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for i in range(calls):
             t0 = clock()
             fn()
             times[i] = clock() - t0
             if between is not None:
                 between()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return times / 1e3
 
 

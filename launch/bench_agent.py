@@ -3,11 +3,13 @@
 
 For each size of DESIGN §5 and dtype it builds the agent (actor and critic, each obs -> Dense ->
 LayerNorm -> tanh -> cell -> Dense -> tanh -> head) with a Gaussian policy over a 6-dimensional Box and
-times, call by call from Python after a warm-up, on a fixed stream of random observations:
+times, call by call from Python after a warm-up, on a fixed stream of random observations replayed
+through the same tick loop as `train` (``launch.runner.Runner`` on a ``ReplayedStream``):
 
 * ``act``: ``agent.act(obs)``, the action path (forward work only);
-* ``act+learn``: ``agent.act(obs)`` followed by ``agent.learn(r, next_obs, ...)``, a whole tick of
-  learning for both networks (critic on s', δ, RTRL traces and gradients, eligibility traces, ObGD).
+* ``act+learn``: ``agent.act(obs)`` plus ``agent.learn(r, next_obs, ...)`` of the same tick, a whole tick
+  of learning for both networks (critic on s', δ, RTRL traces and gradients, eligibility traces, ObGD);
+  the stream's step between the two is not timed.
 
 The reference in the same process is the same agent without recurrence (``cell: none``, the
 feed-forward baseline); the table's last column is the recurrent agent's median over it.
@@ -26,7 +28,8 @@ from typing import Literal
 import numpy as np
 
 from controller.config import check, check_output_path
-from launch.bench import format_table, machine_info, summarize, time_calls, write_json
+from launch.bench import format_table, gc_paused, machine_info, summarize, write_json
+from launch.runner import Runner
 
 AGENT_SIZES = {  # DESIGN §5: (observation size, encoder width, units n, head width)
     "paper": (17, 64, 192, 64),
@@ -34,6 +37,8 @@ AGENT_SIZES = {  # DESIGN §5: (observation size, encoder width, units n, head w
     "large": (64, 128, 512, 128),
 }
 ACTION_DIM = 6
+STREAM = 1024          # observations and rewards drawn once and replayed
+_NO_INFO = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,39 +90,65 @@ def spin(microseconds):
         pass
 
 
+class ReplayedStream:
+    """Stands in for the env in this benchmark: ``observations`` (float64 (STREAM, n_obs)) and ``rewards``
+    (float64 (STREAM,)), drawn once, replayed in a cycle from row 1; no episode ends. ``step(action)``
+    returns (the next row, this row's reward, False, False, {}) and allocates only that tuple."""
+
+    def __init__(self, observations, rewards):
+        self.rows, self.rewards = list(observations), list(rewards)   # row views and scalars, made once
+        self.k = 1
+
+    def reset(self, seed=None):
+        return self.rows[self.k], {}
+
+    def step(self, action):
+        k = self.k
+        self.k = following = (k + 1) % STREAM
+        return self.rows[following], self.rewards[k], False, False, _NO_INFO
+
+
+class TickTimes:
+    """Per-tick durations filled by the runner's ``on_tick`` hook: ``ns`` float64 (calls,) in
+    nanoseconds of the act (``act``) or of act + learn (``act_learn``); ``us()`` the same in µs."""
+
+    def __init__(self, calls):
+        self.ns = np.empty(calls)
+        self.filled = 0
+
+    def act(self, act_ns, env_ns, learn_ns):
+        self.ns[self.filled] = act_ns
+        self.filled += 1
+
+    def act_learn(self, act_ns, env_ns, learn_ns):
+        self.ns[self.filled] = act_ns + learn_ns
+        self.filled += 1
+
+    def us(self):
+        return self.ns[:self.filled] / 1e3
+
+
 def bench_agent(size, dtype, cell, cfg):
     """{"act": summary, "act+learn": summary, "critic_thread": bool} for one agent configuration (times in
-    microseconds; ``critic_thread``: whether the agent really ran its critic on a helper thread)."""
+    microseconds; ``critic_thread``: whether the agent really ran its critic on a helper thread).
+
+    The agent runs on a ``ReplayedStream`` in ``launch.runner.Runner``: ``warmup_calls`` ticks, then
+    ``calls`` ticks timing the act, then ``calls`` ticks timing act + learn (garbage collector paused).
+    ``between_ticks_us`` > 0 spins that long after every tick, untimed."""
     agent = make_agent(size, dtype, cell, cfg.seed, cfg.critic_thread)
     try:
         rng = np.random.default_rng(cfg.seed)
-        stream = rng.standard_normal((1024, agent.n_obs))
-        rewards = rng.standard_normal(1024)
-        i = [0]
-        pause = cfg.between_ticks_us
-
-        def tick():
-            k = i[0] = (i[0] + 1) & 1023
-            agent.act(stream[k])
-            agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
-
+        stream = ReplayedStream(rng.standard_normal((STREAM, agent.n_obs)), rng.standard_normal(STREAM))
+        runner = Runner(agent, stream, stream.reset()[0])
+        pause = (lambda: spin(cfg.between_ticks_us)) if cfg.between_ticks_us > 0 else None
         out = {"critic_thread": agent.uses_critic_thread}
-        for _ in range(cfg.warmup_calls):
-            tick()
-            spin(pause)
-        times = np.empty(cfg.calls)
-        clock = time.perf_counter_ns
-        for c in range(cfg.calls):
-            k = i[0] = (i[0] + 1) & 1023
-            t0 = clock()
-            agent.act(stream[k])
-            times[c] = clock() - t0
-            agent.learn(rewards[k], stream[(k + 1) & 1023], False, False)
-            spin(pause)
-        out["act"] = summarize(times / 1e3)
-        # act + learn; the act loop above has just run warmup_calls + calls whole ticks
-        pause_after = (lambda: spin(pause)) if pause > 0 else None
-        out["act+learn"] = summarize(time_calls(tick, cfg.calls, 0, between=pause_after))
+        runner.run(cfg.warmup_calls, after_tick=pause)
+        act_times, tick_times = TickTimes(cfg.calls), TickTimes(cfg.calls)
+        runner.run(runner.step + cfg.calls, on_tick=act_times.act, after_tick=pause)
+        with gc_paused():
+            runner.run(runner.step + cfg.calls, on_tick=tick_times.act_learn, after_tick=pause)
+        out["act"] = summarize(act_times.us())
+        out["act+learn"] = summarize(tick_times.us())
         agent.sync()
         if agent.stats["refused"] or not np.all(np.isfinite(agent.actor.P)):
             raise RuntimeError(f"bench agent: the agent refused updates or diverged: {agent.stats}")

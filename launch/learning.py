@@ -2,7 +2,8 @@
 
 Runs N seeds x cells (linear RTU, non-linear RTU, LRU, feed-forward "none") on each env id for a fixed
 number of steps, single process per run (runs are spread over ``workers`` processes). Each run drives
-the gymnasium env in the act-then-learn order of ``controller.agent`` and records
+the gymnasium env in the act-then-learn order of ``controller.agent`` (``launch.runner.Runner``) and
+records
 
 * ``curves/<env>/<cell>/seed<k>.jsonl``: one line per episode: step, episode return, length, wall time;
 * its summary: mean return of the last ``last_episodes`` episodes, env steps per second, and the agent's
@@ -27,6 +28,7 @@ import numpy as np
 
 from controller.config import build_config, check, check_env_id, check_output_path
 from launch.envcheck import check_env
+from launch.runner import Runner
 
 CellKind = Literal["rtu-linear", "rtu-nonlinear", "lru", "none"]
 
@@ -84,28 +86,17 @@ def run_one(env_id, cell, seed, cfg, out_dir):
     clock = time.perf_counter
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
-    returns, ret, length = [], 0.0, 0
-    t_agent = t_env = 0.0
+    runner = Runner(agent, env, obs, clock=clock)
+    returns = []
     start = clock()
     with open(path, "w") as f:
-        for step in range(1, cfg.steps + 1):
-            t0 = clock()
-            action = agent.act(obs)
-            t1 = clock()
-            obs, reward, terminated, truncated, _ = env.step(action)
-            t2 = clock()
-            agent.learn(reward, obs, terminated, truncated)
-            t3 = clock()
-            t_agent += (t1 - t0) + (t3 - t2)
-            t_env += t2 - t1
-            ret += float(reward)
-            length += 1
-            if terminated or truncated:
-                returns.append(ret)
-                f.write(json.dumps({"step": step, "return": ret, "length": length,
-                                    "wall_s": round(clock() - start, 3)}) + "\n")
-                ret, length = 0.0, 0
-                obs, _ = env.reset()
+        def write_episode(ret, length, terminated):
+            returns.append(ret)
+            f.write(json.dumps({"step": runner.step, "return": ret, "length": length,
+                                "wall_s": round(clock() - start, 3)}) + "\n")
+
+        runner.run(cfg.steps, on_episode=write_episode)
+    t_agent, t_env = runner.act_time + runner.learn_time, runner.env_time
     wall = clock() - start
     env.close()
     last = returns[-cfg.last_episodes:]

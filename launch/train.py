@@ -23,7 +23,8 @@ Divergence guard: |δ| above ``divergence_delta`` (or non-finite) after a learni
 learner arrays at a check every ``check_every`` steps or before a checkpoint, roll the learner back to
 the newest valid checkpoint and restart the episode; counted (``rollbacks``) and logged in metrics.
 
-Modules: ``launch.train_config`` (TrainConfig), ``launch.trainer`` (the run), ``launch.run_checkpoints``,
+Modules: ``launch.train_config`` (TrainConfig), ``launch.trainer`` (the run), ``launch.runner`` (the
+tick loop, shared with `bench learning` and `bench agent`), ``launch.run_checkpoints``,
 ``launch.env_state``, ``launch.train_progress`` and ``launch.train_records``; this one is the command
 and re-exports their public names.
 """

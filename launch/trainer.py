@@ -1,9 +1,10 @@
 """One `rtu-control train` run from start (or resume) to summary: ``Trainer``.
 
-The trainer owns the env, the agent, the results folder's logs and the run's counters; it writes the
-checkpoints (``launch.run_checkpoints``, with the env's state from ``launch.env_state``), guards
-against divergence by rolling the learner back, and writes ``metrics.jsonl``, ``monitor.csv``,
-``latency.json`` and ``summary.json`` (``launch.results``).
+The trainer owns the env, the agent, the results folder's logs and the run's counters. Its ticks run
+in ``launch.runner.Runner``; through the runner's hooks it records latency, guards against divergence
+(rolling the learner back), logs episodes and metrics, writes checkpoints (``launch.run_checkpoints``,
+with the env's state from ``launch.env_state``) and paces. At the end it writes ``latency.json`` and
+``summary.json`` (``launch.results``).
 """
 import dataclasses
 import json
@@ -19,6 +20,7 @@ from launch import results as R
 from launch.env_state import capture_env_state, env_state_kind, restore_env_state
 from launch.envcheck import check_spaces, first_reset, make_env
 from launch.run_checkpoints import learner_finite, load_newest_valid, roll_back_learner, write_checkpoint
+from launch.runner import Runner
 from launch.train_config import TrainError
 from launch.train_progress import TrainProgress
 from launch.train_records import TickLatency
@@ -50,10 +52,7 @@ class Trainer:
         self.agent = Agent(self.env.observation_space, self.env.action_space, cfg.agent, seed=cfg.seed,
                            critic_thread=cfg.critic_thread)
         self.latency = TickLatency()
-        self.step = 0
-        self.episodes = 0
-        self.ep_return = 0.0
-        self.ep_length = 0
+        self.runner = Runner(self.agent, self.env)
         self.rollbacks = 0
         self.late_ticks = 0
         self.recent = []          # the last RECENT_RETURNS episode returns
@@ -68,6 +67,21 @@ class Trainer:
             self._resume()
         else:
             self._start()
+
+    @property
+    def step(self):
+        """Env steps done by the run (all sessions)."""
+        return self.runner.step
+
+    @property
+    def episodes(self):
+        """Episodes ended by the run (all sessions)."""
+        return self.runner.episodes
+
+    @property
+    def obs(self):
+        """The observation the next act gets."""
+        return self.runner.obs
 
     # ------------------------------------------------------------------ folder
     def _write_config(self):
@@ -85,7 +99,7 @@ class Trainer:
             raise TrainError(f"output {self.dir}: folder exists and is not empty (use --resume {self.dir} "
                              f"to continue that run, or choose another output)")
         # the first reset before the folder: an env that cannot reset leaves nothing behind
-        self.obs, _ = first_reset(self.env, self.cfg.env_id, self.cfg.env_kwargs, self.cfg.seed)
+        self.runner.obs, _ = first_reset(self.env, self.cfg.env_id, self.cfg.env_kwargs, self.cfg.seed)
         (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         self._write_config()
         (self.dir / R.MONITOR).write_text(R.monitor_header(self.t_start, self.cfg.env_id))
@@ -98,8 +112,9 @@ class Trainer:
         path, run, arrays, skipped = load_newest_valid(self.dir, self.agent, self.cfg.env_id,
                                                        self.cfg.env_kwargs, self.echo)
         self.env.reset(seed=self.cfg.seed)  # builds the simulator; its state is overwritten below
-        self.step, self.episodes = int(run["step"]), int(run["episodes"])
-        self.ep_return, self.ep_length = float(run["ep_return"]), int(run["ep_length"])
+        runner = self.runner
+        runner.step, runner.episodes = int(run["step"]), int(run["episodes"])
+        runner.ep_return, runner.ep_length = float(run["ep_return"]), int(run["ep_length"])
         self.rollbacks, self.late_ticks = int(run["rollbacks"]), int(run.get("late_ticks", 0))
         self.recent = [float(v) for v in run["recent"]]
         self.wall_before = float(run["wall_s"])
@@ -107,11 +122,10 @@ class Trainer:
         self.latency.restore(arrays, run["hist"])
         exact = restore_env_state(self.env, arrays, run["env"], str(path))
         if exact:
-            self.obs = np.array(arrays["run.obs"], copy=True)
+            runner.obs = np.array(arrays["run.obs"], copy=True)
         else:  # the episode cannot be continued: start a new one on both sides
             self.agent.reset()
-            self.obs, _ = self.env.reset()
-            self.ep_return, self.ep_length = 0.0, 0
+            runner.restart_episode()
         (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         R.truncate_after(self.dir, self.step, self.episodes)
         self._write_config()
@@ -159,10 +173,11 @@ class Trainer:
             os.fsync(f.fileno())
         env_arrays, env_meta = capture_env_state(self.env)
         arrays, hist = self.latency.state()
-        arrays["run.obs"] = np.array(self.obs, copy=True)
+        runner = self.runner
+        arrays["run.obs"] = np.array(runner.obs, copy=True)
         arrays.update(env_arrays)
-        run = {"step": self.step, "episodes": self.episodes, "ep_return": self.ep_return,
-               "ep_length": self.ep_length, "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
+        run = {"step": runner.step, "episodes": runner.episodes, "ep_return": runner.ep_return,
+               "ep_length": runner.ep_length, "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
                "recent": self.recent, "wall_s": self._wall(), "t_start": self.t_start, "hist": hist,
                "env": env_meta, "env_id": self.cfg.env_id, "env_kwargs": self.cfg.env_kwargs}
         path = write_checkpoint(self.dir, self.step, self.agent, arrays, run, self.cfg.keep_checkpoints)
@@ -184,12 +199,11 @@ class Trainer:
                              f"back to in {self.dir / R.CHECKPOINTS}")
         self.agent.reset()
         self._log({"kind": "rollback", "step": self.step, "reason": reason, "checkpoint": used.name,
-                   "rollbacks": self.rollbacks, "partial_return": self.ep_return,
-                   "partial_length": self.ep_length})
+                   "rollbacks": self.rollbacks, "partial_return": self.runner.ep_return,
+                   "partial_length": self.runner.ep_length})
         self.echo(f"warning: step {self.step}: {reason}; learner rolled back to {used.name}, episode "
                   f"restarted ({self.rollbacks} rollbacks)")
-        self.obs, _ = self.env.reset()
-        self.ep_return, self.ep_length = 0.0, 0
+        self.runner.restart_episode()
 
     # ------------------------------------------------------------------ records
     def _recent_return(self, n=10):
@@ -213,6 +227,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def _on_signal(self, signum, frame):
         self.stop_reason = signal.Signals(signum).name
+        self.runner.stop()
 
     def run(self):
         """Train until cfg.steps (or a signal); write the final checkpoint, latency.json, summary.json
@@ -235,85 +250,54 @@ class Trainer:
         return self._finish()
 
     def _loop(self, progress):
-        cfg = self.cfg
-        env, agent = self.env, self.agent
-        act, learn, env_step = agent.act, agent.learn, env.step
-        lat = self.latency
-        rec_act, rec_learn, rec_tick, rec_env = lat.act.record, lat.learn.record, lat.tick.record, lat.env.record
-        stats = agent.stats
-        clock_ns = time.perf_counter_ns
-        bound = cfg.divergence_delta
-        realtime = cfg.pace == "realtime"
-        if realtime:
-            from controller.clock import MonotonicClock
-            clock = MonotonicClock()
-            rate = cfg.rate_hz or 1.0 / float(getattr(env.unwrapped, "dt", 0.02))
-            period = int(round(1e9 / rate))
-            deadline = clock.now_ns() + period
-        sps_t, sps_step = time.monotonic(), self.step
-        obs = self.obs
-        while self.step < cfg.steps and self.stop_reason is None:
-            t0 = clock_ns()
-            action = act(obs)
-            t1 = clock_ns()
-            obs, reward, terminated, truncated, _ = env_step(action)
-            t2 = clock_ns()
-            learn(reward, obs, terminated, truncated)
-            t3 = clock_ns()
-            rec_act(t1 - t0)
-            rec_learn(t3 - t2)
-            rec_tick(t1 - t0 + t3 - t2)
-            rec_env(t2 - t1)
-            self.step += 1
-            self.ep_return += float(reward)
-            self.ep_length += 1
-            self.obs = obs
-            if not abs(stats["last_delta"]) <= bound:
-                self.rollback(f"|delta| = {abs(stats['last_delta']):.3g} > divergence_delta = {bound:g}")
-                obs = self.obs
-                continue
-            if terminated or truncated:
-                self.episodes += 1
-                ret, length = self.ep_return, self.ep_length
-                self.recent.append(ret)
-                if len(self.recent) > RECENT_RETURNS:
-                    del self.recent[0]
-                self._log({"kind": "episode", "step": self.step, "episode": self.episodes, "return": ret,
-                           "length": length, "terminated": bool(terminated)})
-                self.monitor_file.write(f"{round(ret, 6)},{length},{round(time.time() - self.t_start, 6)}\n")
-                self.monitor_file.flush()
-                obs, _ = env.reset()
-                self.obs = obs
-                self.ep_return, self.ep_length = 0.0, 0
-            step = self.step
+        """The runner's ticks up to cfg.steps, with train's hooks: latency and the |δ| guard after each
+        learn, the episode's records at its end, then checks, metrics, checkpoints, progress, pacing."""
+        cfg, runner, agent = self.cfg, self.runner, self.agent
+        record, stats, bound = self.latency.record, agent.stats, cfg.divergence_delta
+        pace = _Pacer(cfg.rate_hz or 1.0 / float(getattr(self.env.unwrapped, "dt", 0.02))) \
+            if cfg.pace == "realtime" else None
+        speed = [time.monotonic(), runner.step]   # time and step of the last periodic record
+
+        def on_tick(act_ns, env_ns, learn_ns):
+            record(act_ns, env_ns, learn_ns)
+            if abs(stats["last_delta"]) <= bound:   # False for NaN too
+                return False
+            self.rollback(f"|delta| = {abs(stats['last_delta']):.3g} > divergence_delta = {bound:g}")
+            return True
+
+        def after_tick():
+            step = runner.step
             if step % cfg.check_every == 0 and not learner_finite(agent):
                 self.rollback("non-finite learner arrays")
-                obs = self.obs
-                continue
+                return
             if step % cfg.metrics_every == 0:
                 now = time.monotonic()
-                self._periodic((step - sps_step) / max(now - sps_t, 1e-9))
-                sps_t, sps_step = now, step
+                self._periodic((step - speed[1]) / max(now - speed[0], 1e-9))
+                speed[:] = now, step
             if step % cfg.checkpoint_every == 0:
                 self.checkpoint()
-                obs = self.obs  # a rollback inside checkpoint() resets the episode
             if step >= progress.next_step:
                 progress.update(step, self._progress_line)
-            if realtime:
-                now = clock.now_ns()
-                if now > deadline:
-                    self.late_ticks += 1
-                    deadline = now + period  # no catch-up burst after an overrun
-                else:
-                    clock.sleep_until(deadline)
-                    deadline += period
-        self.obs = obs
-        if progress.mode != "lines" or self.step % progress.every:
-            progress.update(self.step, self._progress_line)
+            if pace is not None and pace():
+                self.late_ticks += 1
+
+        runner.run(cfg.steps, on_tick, self._end_episode, after_tick)
+        if progress.mode != "lines" or runner.step % progress.every:
+            progress.update(runner.step, self._progress_line)
+
+    def _end_episode(self, ret, length, terminated):
+        """An episode ended (the runner counted it): recent returns, metrics.jsonl and monitor.csv."""
+        self.recent.append(ret)
+        if len(self.recent) > RECENT_RETURNS:
+            del self.recent[0]
+        self._log({"kind": "episode", "step": self.runner.step, "episode": self.runner.episodes,
+                   "return": ret, "length": length, "terminated": bool(terminated)})
+        self.monitor_file.write(f"{round(ret, 6)},{length},{round(time.time() - self.t_start, 6)}\n")
+        self.monitor_file.flush()
 
     def _progress_line(self):
         wall = self._wall() - self.wall_before
-        done = self.step - getattr(self, "_session_start_step", 0)
+        done = self.runner.step - getattr(self, "_session_start_step", 0)
         return (done / wall if wall > 0 else 0.0, self._recent_return(), self.latency.p99_us())
 
     def _finish(self):
@@ -347,3 +331,25 @@ class Trainer:
             from launch.plot import plot_run
             summary["plots"] = [str(p) for p in plot_run(self.dir, echo=self.echo)]
         return summary
+
+
+class _Pacer:
+    """``pace()`` sleeps (hybrid sleep-then-spin, ``controller.clock``) until the next deadline, one
+    period of ``rate_hz`` after the last; returns True, without sleeping, when that deadline has passed
+    (a late tick: the schedule restarts from now, no catch-up burst)."""
+
+    def __init__(self, rate_hz):
+        from controller.clock import MonotonicClock
+
+        self.clock = MonotonicClock()
+        self.period = int(round(1e9 / rate_hz))
+        self.deadline = self.clock.now_ns() + self.period
+
+    def __call__(self):
+        now = self.clock.now_ns()
+        if now > self.deadline:
+            self.deadline = now + self.period
+            return True
+        self.clock.sleep_until(self.deadline)
+        self.deadline += self.period
+        return False

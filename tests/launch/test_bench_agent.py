@@ -86,3 +86,35 @@ def test_bench_agent_critic_thread_and_a_pause_between_ticks(tmp_path, monkeypat
     if not critic_thread:
         for r in rows:
             assert 0 < r["median_us"] < 2000            # the 2 ms pause is outside the timed region
+
+
+def test_the_replayed_stream_feeds_the_agent_row_after_row_in_a_cycle():
+    """Tick k = 1, 2, ...: act(rows[k]), then learn(rewards[k], rows[k + 1], False, False), indices
+    modulo STREAM; the observations are the stream's rows themselves (no copies)."""
+    import numpy as np
+
+    from launch.bench_agent import STREAM, ReplayedStream
+    from launch.runner import Runner
+
+    rng = np.random.default_rng(0)
+    rows, rewards = rng.standard_normal((STREAM, 3)), rng.standard_normal(STREAM)
+    seen = []
+
+    class Agent:
+        def act(self, obs):
+            seen.append(("act", obs))
+            return 0
+
+        def learn(self, reward, obs, terminated, truncated):
+            seen.append(("learn", reward, obs, terminated, truncated))
+
+    stream = ReplayedStream(rows, rewards)
+    runner = Runner(Agent(), stream, stream.reset()[0])
+    runner.run(STREAM + 3)
+    assert runner.episodes == 0 and len(seen) == 2 * (STREAM + 3)
+    for tick in range(STREAM + 3):
+        k = (tick + 1) % STREAM
+        (_, acted), (_, reward, following, terminated, truncated) = seen[2 * tick], seen[2 * tick + 1]
+        assert acted.base is rows and np.array_equal(acted, rows[k])
+        assert reward == rewards[k] and np.array_equal(following, rows[(k + 1) % STREAM])
+        assert not terminated and not truncated
