@@ -73,10 +73,19 @@ def test_ids_registered_and_listed():
 
 
 def test_registration_is_idempotent():
+    """Registering again (directly, or by reloading the package) keeps every spec object and adds no id;
+    gymnasium's "Overriding environment" warning would be an error here."""
     import importlib
 
-    envs.register_masked_envs()
-    importlib.reload(envs)  # re-runs the package's registration
+    specs = {env_id: gym.registry[env_id] for env_id in envs.ALL_IDS}
+    count = len(gym.registry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert envs.register_masked_envs() == envs.MASKED_IDS
+        importlib.reload(envs)  # re-runs the package's registration
+    assert len(gym.registry) == count and envs.ALL_IDS == tuple(specs)
+    for env_id, spec in specs.items():
+        assert gym.registry[env_id] is spec, env_id
     gym.make("Hopper-P-v5").close()
 
 
