@@ -12,14 +12,14 @@ Tick k is released at ``t0 + k * period`` (absolute deadlines: no drift accumula
     task.command_to_action(sent, applied)       the command actually sent, in policy units, once
     policy.credit(applied)
 
-The deadline of tick k is the next release ``t0 + (k+1) * period``. Learning runs only when the time
-left before the deadline (minus ``learn_margin``) holds the running estimate of the update time, a
-streaming ``learn_quantile`` (p99) tracker: after each update ``est *= 1 + adapt·q`` if it took longer,
-else ``est *= 1 - adapt·(1 - q)`` (no allocation; a single preemption outlier moves it by 5 % only).
+The deadline of tick k is the next release ``t0 + (k+1) * period``. Learning runs only when the time left
+before the deadline (minus ``learn_margin``) holds the running estimate of the update time, a streaming
+``learn_quantile`` (p99) tracker: after each update ``est *= 1 + adapt·q`` if it took longer, else
+``est *= 1 - adapt·(1 - q)`` (no allocation; a single preemption outlier moves it by 5 % only).
 Otherwise ``policy.skip`` runs, ``skipped_updates`` counts it and ``est *= learn_decay`` so that
-learning is retried. Actuation never waits for learning. A tick whose write completes after its deadline is a deadline miss. After an overrun the
-release in progress runs at once (late, seen as jitter); releases that passed entirely are dropped
-(``missed_releases``, also deadline misses): no catch-up burst.
+learning is retried. Actuation never waits for learning. A tick whose write completes after its deadline
+is a deadline miss. After an overrun the release in progress runs at once (late, seen as jitter);
+releases that passed entirely are dropped (``missed_releases``, also deadline misses): no catch-up burst.
 
 Episodes: the first usable tick of an episode has no previous transition (no update/skip). On
 termination or truncation the safe command is sent, the update (or skip) runs with the terminal flags,
@@ -39,8 +39,9 @@ Statistics stream into fixed-bin log histograms (:mod:`controller.loop_stats`): 
 learn time, wake-up jitter, tick work time (a robot reset excluded), robot reset time.
 
 Real-time options (``LoopConfig``, applied by :mod:`controller.realtime`): SCHED_FIFO, CPU affinity,
-mlockall, gc.freeze; each that the OS refuses falls back with one ``RealtimeWarning``. SIGINT/SIGTERM (main thread only) request a clean
-stop; the safe command is sent and the adapter deactivated on every exit path, with atexit as a backstop.
+mlockall, gc.freeze; each that the OS refuses falls back with one ``RealtimeWarning``. SIGINT/SIGTERM
+(main thread only) request a clean stop; the safe command is sent and the adapter deactivated on every
+exit path, with atexit as a backstop.
 
 The loop drives the interfaces of :mod:`controller.interfaces` (adapter, task, policy). It owns the
 float64 arrays ``state``, ``obs``, ``command`` and ``applied``, allocated once and overwritten every tick;
@@ -70,7 +71,7 @@ class LoopConfig:
     rate_hz: float = 100.0              # 20 Hz .. 1 kHz
     duration: float = 10.0              # seconds of ticks; 0 runs until stopped (signal, max_ticks)
     max_ticks: int = 0                  # 0 for no limit
-    startup_timeout: float = 2.0        # no usable sample this long after the start: stop on a fault (0: wait)
+    startup_timeout: float = 2.0        # no usable sample this long after the start: a fault (0: wait)
     learn: Literal["budget", "always", "never"] = "budget"
     learn_margin: float = 50e-6         # kept free before the deadline when deciding to learn
     learn_quantile: float = 0.99        # the update-time estimate tracks this quantile
@@ -329,7 +330,8 @@ class ControlLoop:
                         in_episode = False
                     elif not seen_usable and startup_ns and wake - t_first >= startup_ns:
                         self.stop_on_fault(f"no usable sample within loop.startup_timeout = "
-                                           f"{cfg.startup_timeout:g} s ({stats.unusable_reads} unusable reads)")
+                                           f"{cfg.startup_timeout:g} s ({stats.unusable_reads} unusable "
+                                           f"reads)")
                 if adapter.lifecycle is not active:   # on_error during read or write
                     self.stop_on_fault(f"adapter error: {adapter.last_error}")
                 stats.ticks += 1

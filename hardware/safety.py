@@ -12,10 +12,11 @@ Commands (``filter``), in this order:
    ``rate_limited``).
 
 Observations (``check_state``): the NaN/inf guard, which also rejects values larger in magnitude than
-``max_abs_state`` (``nan_states``, status INVALID, counted as an error; ``last_rejection`` says why); the staleness watchdog: the sample sequence number must advance and the sample timestamp must be
-newer than ``stale_timeout`` seconds, otherwise the status is STALE (``stale_events`` counts entries into
-the stale state); the consecutive-error limit: ``max_consecutive_errors`` errors in a row (invalid
-samples and read failures in a row, or write failures in a row) make the adapter call ``on_error``.
+``max_abs_state`` (``nan_states``, status INVALID, counted as an error; ``last_rejection`` says why); the
+staleness watchdog: the sample sequence number must advance and the sample timestamp must be newer than
+``stale_timeout`` seconds, otherwise the status is STALE (``stale_events`` counts entries into the stale
+state); the consecutive-error limit: ``max_consecutive_errors`` errors in a row (invalid samples and read
+failures in a row, or write failures in a row) make the adapter call ``on_error``.
 
 Command watchdog (``command_watchdog``): when nothing was written for ``command_timeout`` seconds the
 adapter sends the safe command on its own at the next read (``watchdog_trips``).

@@ -19,8 +19,8 @@ stand-in :class:`controller.fixed_policy.FixedPolicy` busy-waiting ``--act-us`` 
 ``--learn-us`` in update() (defaults per size: paper 20 / 100 µs, small 5 / 20 µs).
 
 Targets (design.md §5, the SCHED_FIFO row): >= 99.9 % of ticks on time and sense->act p99 <= 200 µs, at
-500 Hz with the paper size and at 1 kHz with the small size. Prints a summary, writes JSON (``--output``), and returns 0 when
-both targets hold, 1 otherwise.
+500 Hz with the paper size and at 1 kHz with the small size. Prints a summary, writes JSON
+(``--output``), and returns 0 when both targets hold, 1 otherwise.
 """
 import argparse
 import importlib
@@ -60,7 +60,8 @@ def make_agent(obs_dim, action_dim, low, high, size, dtype="float32"):
     from controller.agent import Agent, AgentConfig
     from controller.warmup import warm_up_for_loop
     obs_space = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
-    act_space = spaces.Box(np.asarray(low, np.float32), np.asarray(high, np.float32), (action_dim,), np.float32)
+    act_space = spaces.Box(np.asarray(low, np.float32), np.asarray(high, np.float32), (action_dim,),
+                           np.float32)
     agent = Agent(obs_space, act_space, AgentConfig(dtype=dtype, **AGENT_SIZES[size]), seed=0)
     warm_up_for_loop(agent.config, obs_space, act_space)   # episode ends too, which the calls below miss
     obs = np.zeros(obs_dim)
@@ -215,7 +216,8 @@ def _run(args, affinity, argv):
     print(f"  reads: held {out['held_reads']}, unusable {out['unusable_reads']}; "
           f"rejected by host {adapter.decoder.counters()}")
     if emulator:
-        print(f"  emulator: {emulator.get('ticks')} ticks, deadline misses {emulator.get('deadline_misses')}, "
+        print(f"  emulator: {emulator.get('ticks')} ticks, deadline misses "
+              f"{emulator.get('deadline_misses')}, "
               f"watchdog trips {emulator.get('watchdog_trips')}")
     print(f"  realtime options: {out['realtime']}")
     print(f"  targets (>= {100 * TARGET_ON_TIME:.1f} % on time, p99 <= {TARGET_P99_US:g} us): "
