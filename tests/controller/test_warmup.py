@@ -4,8 +4,26 @@ from launch.cli import main
 
 
 def test_warm_up_agents_covers_each_cell_dtype_and_action_kind():
-    count, seconds = warm_up_agents(dtypes=("float32",), cells=("rtu-linear", "none"))
-    assert count == 6 and seconds >= 0   # 2 cells x 2 action kinds, and the critic-thread agent x 2
+    """The configurations it reports are the ones promised (each cell and action kind, and the
+    critic-thread agent for one cell), its total covers their times, and afterwards numba's cache holds
+    the agent's kernels for every calling order it exercised."""
+    import re
+
+    from controller.warmup import kernels_cached
+
+    lines = []
+    count, seconds = warm_up_agents(dtypes=("float32",), cells=("rtu-linear", "none"), echo=lines.append)
+    timed = [re.fullmatch(r"  (agent .+?) +(\d+\.\d) s", line) for line in lines]
+    assert all(timed), lines
+    assert [m.group(1) for m in timed] == [
+        "agent rtu-linear float32 Box", "agent rtu-linear float32 Box critic_thread",
+        "agent rtu-linear float32 Discrete", "agent rtu-linear float32 Discrete critic_thread",
+        "agent none float32 Box", "agent none float32 Discrete"]
+    assert count == len(timed) == 6
+    assert seconds >= sum(float(m.group(2)) for m in timed) - 0.05 * count   # lines are rounded to 0.1 s
+    for discrete in (False, True):
+        for protocol in ("gymnasium", "loop", "critic_thread"):
+            assert kernels_cached("float32", discrete, protocol) is True, (discrete, protocol)
 
 
 def test_warmup_command(capsys):
