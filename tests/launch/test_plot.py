@@ -1,5 +1,6 @@
 """`rtu-control plot`: PNGs from a run folder, the comparison figure, the message without matplotlib,
-and the error for a folder that is not a run."""
+and the error for a folder that is not a run. Tests that draw are skipped when matplotlib is not
+installed (the run-time-only install)."""
 import sys
 
 import pytest
@@ -17,6 +18,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_plot_writes_the_learning_curve_and_latency_histogram(run_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
     assert not (run_dir / "learning_curve.png").exists()
     compare = tmp_path / "compare.png"
     assert main(["plot", str(run_dir), "--compare", str(compare)]) == 0
@@ -29,6 +31,7 @@ def test_plot_writes_the_learning_curve_and_latency_histogram(run_dir, tmp_path,
 
 
 def test_plot_works_from_the_monitor_csv_alone(run_dir, tmp_path):
+    pytest.importorskip("matplotlib")
     import shutil
 
     d = tmp_path / "copy"
@@ -77,6 +80,7 @@ def _bench_folder(root, env_ids, cells, seeds, episodes=30):
 
 
 def test_plot_of_bench_learning_folders_puts_masked_and_full_in_one_panel(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
     from launch.plot import task_of
 
     masked = _bench_folder(tmp_path / "masked", ["HalfCheetah-P-v5", "Hopper-P-v5"], ["rtu-linear", "none"],
