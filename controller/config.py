@@ -289,13 +289,13 @@ def add_config_arguments(parser, default, example):
     return parser
 
 
-def run_command_line(cls, run, argv, prog, description, example):
+def run_command_line(cls, run, argv, prog, doc, example):
     """The exit status of a module's own command line ``prog [--config FILE] [--set KEY=VALUE ...]``:
     ``run(config)`` with ``cls`` built once from the file (without --config: the dataclass defaults) and
     the overrides; 2, with the message on stderr, when a value is invalid (argparse exits 2 on bad
-    syntax)."""
+    syntax). ``doc``: the module's docstring, whose first line describes the command."""
     import sys
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
     args = add_config_arguments(parser, f"the {cls.__name__} defaults", example).parse_args(argv)
     try:
         config = load_config(cls, args.config, args.overrides)

@@ -305,10 +305,8 @@ def run(config):
 
 
 def main(argv=None):
-    """``python -m hardware.emulator [--config FILE] [--set key=value ...]`` (without --config: the
-    EmulatorConfig defaults); the exit status of :func:`run`, or 2 for a bad config."""
-    return run_command_line(EmulatorConfig, run, argv, "python -m hardware.emulator",
-                            "Serve a MuJoCo robot over UDP (rtu-control protocol v1)", "rate_hz=1000")
+    """``python -m hardware.emulator [--config FILE] [--set key=value ...]``: :func:`run` on that config."""
+    return run_command_line(EmulatorConfig, run, argv, "python -m hardware.emulator", __doc__, "rate_hz=1000")
 
 
 if __name__ == "__main__":

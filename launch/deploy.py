@@ -233,10 +233,8 @@ def run(config):
 
 
 def main(argv=None):
-    """``python -m launch.deploy [--config FILE] [--set key=value ...]`` (without --config: the
-    DeployConfig defaults); the exit status of :func:`run`, or 2 for a bad config."""
-    return run_command_line(DeployConfig, run, argv, "python -m launch.deploy",
-                            "Run the real-time loop against a robot adapter", "loop.duration=30")
+    """``python -m launch.deploy [--config FILE] [--set key=value ...]``: :func:`run` on that config."""
+    return run_command_line(DeployConfig, run, argv, "python -m launch.deploy", __doc__, "loop.duration=30")
 
 
 if __name__ == "__main__":
