@@ -1,6 +1,6 @@
 """`rtu-control bench`: per-step latency of the recurrent cells, side by side with references.
 
-For each size of DESIGN §5 (paper, small, large), dtype and cell (linear RTU, non-linear RTU, LRU) it
+For each size of design.md §4.7 (paper, small, large), dtype and cell (linear RTU, non-linear RTU, LRU) it
 times, call by call from Python after a warm-up:
 
 * ``step+grad``: one fused call of forward + RTRL trace update + gradient contraction
@@ -35,7 +35,7 @@ from controller import reference as ref
 from controller.cells import LRUCell, RTUCell
 from controller.config import ConfigError, check, check_output_path
 
-SIZES = {  # DESIGN §5: (RTU input width d = encoder width, units n)
+SIZES = {  # design.md §4.7: (RTU input width d = encoder width, units n)
     "paper": (64, 192),
     "small": (32, 32),
     "large": (128, 512),

@@ -1,7 +1,7 @@
-"""`rtu-control bench agent`: per-tick latency of the streaming agent (issue: act ≤ 10 µs, act + learn
-≤ 60 µs median and ≤ 200 µs p99 at the paper size in float32).
+"""`rtu-control bench agent`: per-tick latency of the streaming agent (targets, design.md §5: act ≤ 10 µs,
+act + learn ≤ 60 µs median and ≤ 200 µs p99 at the paper size in float32).
 
-For each size of DESIGN §5 and dtype it builds the agent (actor and critic, each obs -> Dense ->
+For each size of design.md §4.7 and dtype it builds the agent (actor and critic, each obs -> Dense ->
 LayerNorm -> tanh -> cell -> Dense -> tanh -> head) with a Gaussian policy over a 6-dimensional Box and
 times, call by call from Python after a warm-up, on a fixed stream of random observations replayed
 through the same tick loop as `train` (``launch.runner.Runner`` on a ``ReplayedStream``):
@@ -31,7 +31,7 @@ from controller.config import check, check_output_path
 from launch.bench import format_table, gc_paused, machine_info, summarize, write_json
 from launch.runner import Runner
 
-AGENT_SIZES = {  # DESIGN §5: (observation size, encoder width, units n, head width)
+AGENT_SIZES = {  # design.md §4.7: (observation size, encoder width, units n, head width)
     "paper": (17, 64, 192, 64),
     "small": (8, 32, 32, 32),
     "large": (64, 128, 512, 128),
