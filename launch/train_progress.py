@@ -4,8 +4,10 @@ import time
 
 
 class TrainProgress:
-    """Progress display: tqdm on a terminal when installed, else a live line (terminal) or a short
-    line every ``every`` steps (not a terminal); nothing for mode "none"."""
+    """Progress of a run towards ``total`` steps from ``start``, on ``stream`` (stdout): mode "bar" is
+    tqdm when installed, else a live line; "lines" a short line every ``every`` steps (0: total / 10);
+    "auto" is "bar" on a terminal, "lines" otherwise; "none" shows nothing. The caller calls ``update``
+    once its step reaches ``next_step``, and ``close`` at the end."""
 
     def __init__(self, mode, total, start, every, stream=None):
         self.stream = stream or sys.stdout
