@@ -162,3 +162,34 @@ def test_registry_and_binding_errors(tmp_path):
         load_config(TaskConfig, p)
     with pytest.raises(ChannelError, match="expected channel .time."):
         make_task(TaskConfig(name="HalfCheetah")).bind(MockAdapter())
+
+
+def test_mujoco_task_ticks_do_not_grow_memory():
+    """Observation, reward, health check and both conversions run on preallocated arrays."""
+    import tracemalloc
+    adapter = SimAdapter(SimConfig(env_id="Hopper-v5"))
+    task = make_task(TaskConfig(name="Hopper", mask="full"))
+    task.bind(adapter)
+    state, obs = np.linspace(0.0, 1.0, adapter.n_states), np.zeros(task.obs_dim)
+    command, applied = np.zeros(task.action_dim), np.zeros(task.action_dim)
+    action = np.full(task.action_dim, 0.3)
+
+    def tick():
+        task.step(state, obs, applied)
+        task.action_to_command(action, command)
+        task.command_to_action(command, applied)
+    task.start_episode(state, obs)
+    tick()
+    tracemalloc.start()
+    try:
+        tick()
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(5000):
+            state[0] += 0.008
+            tick()
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    adapter.shutdown()
+    assert grown < 1024, grown
+    np.testing.assert_allclose(applied, action)
