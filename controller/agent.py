@@ -23,7 +23,8 @@ Two ways to drive it, both act-then-learn (``act`` does forward work only):
   in the entropy term is the previous transition's. ``reset()`` starts a new episode.
 
 Per transition (s, a, r, s'): δ = r̃ + γ (1 − terminated) V(s') − V(s), with r̃ the scaled reward;
-z_v ← γλ z_v + ∇V(s); z_π ← γλ z_π + ∇[log π(a|s) + c_ent sign(δ) H(π(·|s))]; per network
+z_v ← γλ z_v + ∇V(s); z_π ← γλ z_π + ∇[log π(a|s) + c_ent sign(δ) H(π(·|s))] (λ per parameter group
+if set: ``lam_policy_dense``...); per network
 α_eff = α / max(α κ max(|δ|, 1) ||z||₁, 1) and w ← w + α_eff δ z (``obgd_scope="group"``: one α_eff for
 the dense layers and one for the cell, each from its own ||z||₁; stats["alpha_eff_*"] are the dense
 layers'). Truncation bootstraps, termination does
@@ -50,6 +51,7 @@ from controller.kernels.dense import HIDDEN_ACTIVATIONS
 from controller.networks import Network
 
 NOISE_BLOCK = 4096  # standard-normal / uniform draws made at once, off the per-step path
+LAM_GROUPS = ("lam_policy_dense", "lam_policy_cell", "lam_value_dense", "lam_value_cell")
 
 
 class NonFiniteInputWarning(RuntimeWarning):
@@ -79,7 +81,15 @@ class AgentConfig:
     gamma: float = 0.99
     """discount γ"""
     lam: float = 0.8
-    """trace decay λ"""
+    """trace decay λ of every parameter group whose own λ below is null"""
+    lam_policy_dense: float | None = None
+    """λ of the actor's dense layers (encoder and head): its traces decay by γ·λ; null: lam"""
+    lam_policy_cell: float | None = None
+    """λ of the actor's recurrent cell parameters; null: lam (no effect with cell "none")"""
+    lam_value_dense: float | None = None
+    """λ of the critic's dense layers; null: lam"""
+    lam_value_cell: float | None = None
+    """λ of the critic's recurrent cell parameters; null: lam (no effect with cell "none")"""
     kappa_policy: float | None = None
     """ObGD κ of the actor; None: 1.5 with a recurrent cell, 3.0 without"""
     kappa_value: float | None = None
@@ -103,6 +113,9 @@ class AgentConfig:
         check(self.alpha > 0 and math.isfinite(self.alpha), "alpha", "a finite number > 0", self.alpha)
         check(0.0 <= self.gamma <= 1.0, "gamma", "a number in [0, 1]", self.gamma)
         check(0.0 <= self.lam <= 1.0, "lam", "a number in [0, 1]", self.lam)
+        for name in LAM_GROUPS:
+            v = getattr(self, name)
+            check(v is None or 0.0 <= v <= 1.0, name, "null or a number in [0, 1]", v)
         for name in ("kappa_policy", "kappa_value"):
             v = getattr(self, name)
             check(v is None or (v > 0 and math.isfinite(v)), name, "null or a finite number > 0", v)
@@ -116,6 +129,16 @@ class AgentConfig:
     @property
     def recurrent(self):
         return self.cell != "none"
+
+    @property
+    def trace_decays(self):
+        """γ·λ of each parameter group, λ of a group being lam unless set:
+        ((actor dense layers, actor cell), (critic dense layers, critic cell))."""
+        def decay(lam):
+            return self.gamma * (self.lam if lam is None else lam)
+
+        return ((decay(self.lam_policy_dense), decay(self.lam_policy_cell)),
+                (decay(self.lam_value_dense), decay(self.lam_value_cell)))
 
     @property
     def kappas(self):
@@ -168,10 +191,12 @@ class Agent:
         net = dict(encoder_width=cfg.encoder_width, n_units=cfg.n_units, head_width=cfg.head_width,
                    rtu_activation=cfg.rtu_activation, sparsity=cfg.sparsity, dtype=self.dtype,
                    hidden_activation=cfg.hidden_activation, head_layernorm=cfg.head_layernorm)
+        (policy_dense, policy_cell), (value_dense, value_cell) = cfg.trace_decays
         self.actor = Network(self.n_obs, n_policy_out, cfg.cell,
-                             seed=int(seeds[0].generate_state(1)[0]), fused_traces=True, **net)
+                             seed=int(seeds[0].generate_state(1)[0]), fused_traces=True,
+                             trace_decay=policy_dense, cell_trace_decay=policy_cell, **net)
         self.critic = Network(self.n_obs, 1, cfg.cell, seed=int(seeds[1].generate_state(1)[0]),
-                              fused_traces=True, **net)
+                              fused_traces=True, trace_decay=value_dense, cell_trace_decay=value_cell, **net)
         self.critic.dout[0] = 1.0
         self.rng = np.random.default_rng(seeds[2])
         self._noise = np.zeros(NOISE_BLOCK, np.float64)
@@ -188,7 +213,6 @@ class Agent:
         self._ent_coef = cfg.entropy_coef
         self._normalize = cfg.normalize_observations
         self._scale = cfg.scale_rewards
-        self._decay = cfg.gamma * cfg.lam
         self._kappa_policy, self._kappa_value = cfg.kappas
         self._per_group = cfg.obgd_scope == "group"
         self.stats = {"steps": 0, "updates": 0, "skipped": 0, "refused": 0, "non_finite_inputs": 0,
@@ -336,7 +360,7 @@ class Agent:
         """At an episode's first learning call: the critic sees the episode's first observation."""
         if not self._critic_ready:
             self._value = float(self.critic.forward_backward(self._x)[0])
-            self.critic.accumulate(self._decay)
+            self.critic.accumulate()
             self._critic_ready = True
 
     def _credit(self, applied):
@@ -348,10 +372,10 @@ class Agent:
         ent = self._ent_coef * self._sign
         if self.discrete:
             idx = int(self.action[0]) if applied is None else self._applied_index(applied)
-            AS.actor_credit_categorical(a.state, self._x, self.n_actions, idx, ent, self._decay)
+            AS.actor_credit_categorical(a.state, self._x, self.n_actions, idx, ent)
         else:
             act = self.action if applied is None else self._applied_array(applied)
-            AS.actor_credit_gaussian(a.state, self._x, act, self._low, self._high, ent, self._decay)
+            AS.actor_credit_gaussian(a.state, self._x, act, self._low, self._high, ent)
 
     def _applied_index(self, applied):
         idx = int(np.asarray(applied).reshape(-1)[0])
@@ -380,7 +404,7 @@ class Agent:
         gradient (∇V(s')) in the same pass."""
         step_p, step_v = AS.agent_apply(self.actor.state, self.critic.state, delta, self._alpha,
                                         self._kappa_policy, self._kappa_value, self._per_group,
-                                        then_accumulate, self._decay)
+                                        then_accumulate)
         self.stats["alpha_eff_value"] = step_v
         self.stats["alpha_eff_policy"] = step_p
         self.stats["updates"] += 1
@@ -411,7 +435,7 @@ class Agent:
         if refuse:
             self.stats["refused"] += 1
             if accumulate:
-                self.critic.accumulate(self._decay)
+                self.critic.accumulate()
         else:
             self._apply(delta, accumulate)
         self._after_transition(sign, episode_over, v_next)
@@ -435,12 +459,11 @@ class Agent:
                 worker = self._critic_thread
                 step_p, step_v, request = AS.credit_categorical_and_apply_threaded(
                     a, self.critic.zl1, worker.ctl, worker.args, self._x, self.n_actions, idx, ent,
-                    self._decay, delta, self._alpha, self._kappa_policy, self._kappa_value, accumulate,
-                    self._per_group)
+                    delta, self._alpha, self._kappa_policy, self._kappa_value, accumulate, self._per_group)
                 worker.submitted(request)
             else:
                 step_p, step_v = AS.credit_categorical_and_apply(
-                    a, c, self._x, self.n_actions, idx, ent, self._decay, delta, self._alpha,
+                    a, c, self._x, self.n_actions, idx, ent, delta, self._alpha,
                     self._kappa_policy, self._kappa_value, accumulate, self._per_group)
         else:
             act = self.action if applied is None else self._applied_array(applied)
@@ -448,12 +471,11 @@ class Agent:
                 worker = self._critic_thread
                 step_p, step_v, request = AS.credit_gaussian_and_apply_threaded(
                     a, self.critic.zl1, worker.ctl, worker.args, self._x, act, self._low, self._high, ent,
-                    self._decay, delta, self._alpha, self._kappa_policy, self._kappa_value, accumulate,
-                    self._per_group)
+                    delta, self._alpha, self._kappa_policy, self._kappa_value, accumulate, self._per_group)
                 worker.submitted(request)
             else:
                 step_p, step_v = AS.credit_gaussian_and_apply(
-                    a, c, self._x, act, self._low, self._high, ent, self._decay, delta, self._alpha,
+                    a, c, self._x, act, self._low, self._high, ent, delta, self._alpha,
                     self._kappa_policy, self._kappa_value, accumulate, self._per_group)
         stats = self.stats
         stats["alpha_eff_value"] = step_v

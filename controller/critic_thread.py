@@ -76,10 +76,10 @@ class CriticThread:
         W.stop.compile((numba.typeof(self.ctl),))  # nor at shutdown
         self._finalizer = weakref.finalize(self, _stop, self._thread, self.ctl)
 
-    def submit(self, step, cell_step, accumulate, decay):
-        """Hand the pass ``net_apply(critic, step, cell_step, accumulate, decay)`` to the helper."""
+    def submit(self, step, cell_step, accumulate):
+        """Hand the pass ``net_apply(critic, step, cell_step, accumulate)`` to the helper."""
         self.wait()
-        self.submitted(W.submit(self.ctl, self.args, step, cell_step, accumulate, decay))
+        self.submitted(W.submit(self.ctl, self.args, step, cell_step, accumulate))
 
     def observe(self, obs, normalize):
         """``critic_observe`` of obs (float64 (n_obs,)) on the helper, waited for: returns (first

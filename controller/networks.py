@@ -11,12 +11,13 @@ sequences of kernel calls with no allocation:
 * ``backward(x)``: after ``forward(x)`` and with dL/dout written into ``dout``: RTRL trace update of the
   cell, then the gradient of every parameter: one-step for encoder and head, full history for the cell
   (DESIGN §3.3). Gradients are overwritten.
-* ``accumulate(decay)``: z <- decay z + g for every parameter; returns ||z||_1 and records the dense
-  layers' and the cell's shares in ``zl1`` (2,).
+* ``accumulate()``: z <- decay z + g for every parameter, with the decay of its group (``trace_decay``:
+  the dense layers', ``cell_trace_decay``: the cell's, fixed at construction); returns ||z||_1 and
+  records the dense layers' and the cell's shares in ``zl1`` (2,).
 * ``apply(step, cell_step=None)``: w <- w + step z for every parameter (step = alpha_eff * delta; the
   cell's parameters take cell_step if given: the per-group ObGD bound), then the cell's per-unit
   coefficients are refreshed so the next forward finds them ready.
-* ``apply_accumulate(step, decay, cell_step=None)``: ``apply`` then ``accumulate`` in one pass.
+* ``apply_accumulate(step, cell_step=None)``: ``apply`` then ``accumulate`` in one pass.
 * ``reset_state()`` / ``reset_traces()``: new episode.
 
 ``fused_traces=True`` (RTU cells; both of the agent's networks) keeps the cell's eligibility traces in
@@ -34,7 +35,9 @@ from controller.cells import LRUCell, RTUCell
 from controller.kernels import dense as D
 from controller.kernels import layout as L
 from controller.kernels import agent_step as AS
-from controller.kernels.netstate import FIELDS, KIND_LRU, KIND_NONE, KIND_RTU, NetState
+from controller.kernels.netstate import (
+    DECAY_CELL, DECAY_DENSE, FIELDS, KIND_LRU, KIND_NONE, KIND_RTU, NetState,
+)
 
 CELL_KINDS = ("rtu-linear", "rtu-nonlinear", "lru", "none")
 
@@ -56,10 +59,13 @@ class Network:
 
     Network(n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
     rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
-    hidden_activation="leaky_relu", head_layernorm=True)
+    hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None)
 
     hidden_activation: f of both dense hidden layers, "tanh" or "leaky_relu" (slope 0.01);
-    head_layernorm: a LayerNorm (no affine) after the head's hidden Dense.
+    head_layernorm: a LayerNorm (no affine) after the head's hidden Dense;
+    trace_decay: the eligibility-trace decay (γλ, in [0, 1]) of the encoder and head parameters;
+    cell_trace_decay: the cell's (None: trace_decay). Fixed for the network's life (a helper thread's
+    ``private_state`` holds a copy).
 
     Cell output sizes m: RTU 2 * n_units (real and imaginary halves), LRU 2 * n_units (Re(C h) with
     C of 2 n_units rows, the same feature count), none: the encoder output (H).
@@ -67,9 +73,13 @@ class Network:
 
     def __init__(self, n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
                  rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
-                 hidden_activation="leaky_relu", head_layernorm=True):
+                 hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None):
         if cell not in CELL_KINDS:
             raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
+        cell_trace_decay = trace_decay if cell_trace_decay is None else cell_trace_decay
+        for name, value in (("trace_decay", trace_decay), ("cell_trace_decay", cell_trace_decay)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Network: {name} must be in [0, 1], got {value!r}")
         if hidden_activation not in D.HIDDEN_ACTIVATIONS:
             raise ValueError(f"Network: hidden_activation must be one of {list(D.HIDDEN_ACTIVATIONS)}, "
                              f"got {hidden_activation!r}")
@@ -181,6 +191,9 @@ class Network:
 
         # [||z||_1 of the dense layers, ||z||_1 of the cell] after the last accumulation (kernels write it)
         self.zl1 = aligned_zeros(2, np.float64)   # a cache line of its own (another thread may write it)
+        self._decay = np.zeros(2, self.dtype)     # NetState.decay: rounded to the dtype once, here
+        self._decay[DECAY_DENSE] = trace_decay
+        self._decay[DECAY_CELL] = cell_trace_decay
         self.state = self._make_state()
 
     def _make_state(self):
@@ -205,17 +218,17 @@ class Network:
         self._sc = np.zeros(4, dt)
         groups = [a for g in self._groups[1:] for a in g]
         self._state_fields = (self.P, self.G, self.Z, self.A, self.lay, kind, official, vec, mat, cmat,
-                              self.y, dx, *groups, self._sc, self.zl1)
+                              self.y, dx, *groups, self._sc, self.zl1, self._decay)
         return NetState(*self._state_fields)
 
     def private_state(self):
         """Another NetState over the same arrays, for a kernel running on another thread (the critic's
         helper, controller.critic_thread): built by the calling thread, so that the struct, its
-        reference counts and copies of the small read-only arrays (lay, kind, official) and its own
+        reference counts and copies of the small read-only arrays (lay, kind, official, decay) and its own
         scratch ``sc`` come from that thread's allocator and share no cache line with the structures
         the main thread keeps touching. (Shared lines made the helper's pass 5-7x slower, at random.)"""
         fields = list(self._state_fields)
-        for name in ("lay", "kind", "official", "sc"):
+        for name in ("lay", "kind", "official", "sc", "decay"):
             i = FIELDS.index(name)
             fields[i] = aligned_zeros(fields[i].shape, fields[i].dtype)
             fields[i][...] = self._state_fields[i]
@@ -233,10 +246,10 @@ class Network:
         self._not_fused("backward")
         AS.net_backward(self.state, x)
 
-    def backward_accumulate(self, x, decay):
-        """``backward(x)`` then ``accumulate(decay)`` after ``forward(x)``; with ``fused_traces`` in one
+    def backward_accumulate(self, x):
+        """``backward(x)`` then ``accumulate()`` after ``forward(x)``; with ``fused_traces`` in one
         pass that never materialises the gradient. Returns ||z||_1."""
-        return AS.net_backward_accumulate(self.state, x, decay)
+        return AS.net_backward_accumulate(self.state, x)
 
     def forward_backward(self, x):
         """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic).
@@ -246,15 +259,16 @@ class Network:
         AS.net_forward_backward(self.state, x)
         return self.out
 
-    def accumulate(self, decay):
-        """z <- decay z + g over all parameters; returns ||z||_1 (float). With ``fused_traces``, g is the
-        deferred gradient of the last ``forward_backward``."""
-        return AS.net_accumulate(self.state, decay)
+    def accumulate(self):
+        """z <- decay z + g over all parameters (decay: ``trace_decay`` for the dense layers', the cell's
+        own for the cell's); returns ||z||_1 (float). With ``fused_traces``, g is the deferred gradient of
+        the last ``forward_backward``."""
+        return AS.net_accumulate(self.state)
 
-    def apply_accumulate(self, step, decay, cell_step=None):
-        """``apply(step, cell_step)`` then ``accumulate(decay)`` in one pass (the critic's order: the
-        step uses the traces before they take the new gradient). Returns ||z||_1."""
-        return AS.net_apply(self.state, step, step if cell_step is None else cell_step, True, decay)
+    def apply_accumulate(self, step, cell_step=None):
+        """``apply(step, cell_step)`` then ``accumulate()`` in one pass (the critic's order: the step uses
+        the traces before they take the new gradient). Returns ||z||_1."""
+        return AS.net_apply(self.state, step, step if cell_step is None else cell_step, True)
 
     def _not_fused(self, what):
         if self.fused_traces:
@@ -264,7 +278,7 @@ class Network:
     def apply(self, step, cell_step=None):
         """w <- w + step z over the dense layers and w <- w + cell_step z over the cell (default: step);
         refreshes the cell's coefficients off the action path."""
-        AS.net_apply(self.state, step, step if cell_step is None else cell_step, False, 0.0)
+        AS.net_apply(self.state, step, step if cell_step is None else cell_step, False)
 
     def reset_state(self):
         """Zero the cell's state and RTRL traces (new episode)."""
@@ -283,6 +297,12 @@ class Network:
             self.cell.reset_traces()
 
     # ------------------------------------------------------------------ inspection
+    @property
+    def trace_decays(self):
+        """(decay of the dense layers' eligibility traces, decay of the cell's), in the network's dtype
+        as the kernels use them (Python floats)."""
+        return float(self._decay[DECAY_DENSE]), float(self._decay[DECAY_CELL])
+
     def trace_norms(self):
         """(||z||_1 of the dense layers, ||z||_1 of the cell) of the current eligibility traces, by NumPy:
         what the kernels record in ``zl1``, up to summation order (float64 (2,) array)."""

@@ -14,7 +14,9 @@ the plain array kernels: ``dense`` (encoder, head), ``rtu`` / ``lru`` (the cell,
 helper thread, ``controller.critic_thread``.)
 
 ObGD bounds each network's step by its whole ||z||₁, or (``per_group``) the dense layers and the cell
-each by their own share (``NetState.zl1``), see ``obgd_steps``.
+each by their own share (``NetState.zl1``), see ``obgd_steps``. Every eligibility trace decays by its
+network's ``NetState.decay`` (γλ of the dense layers and of the cell, set when the network is built), so
+no kernel here takes a decay.
 
 Twins: each piece is the composition of array kernels that have their own twins and tests; the
 composition is checked against torch autograd in tests/controller/test_networks.py and by the agent
@@ -31,7 +33,7 @@ from controller.kernels.dense import (
 from controller.kernels.heads import categorical_dout, categorical_sample, gaussian_dout, gaussian_sample
 from controller.kernels.jit import exact, kernel
 from controller.kernels.lru import lru_forward, lru_refresh_coefficients, lru_traces_grad
-from controller.kernels.netstate import KIND_LRU, KIND_RTU
+from controller.kernels.netstate import DECAY_CELL, DECAY_DENSE, KIND_LRU, KIND_RTU
 from controller.kernels.normalize import normalize_observation
 from controller.kernels.rtu import (
     rtu_forward, rtu_refresh_coefficients, rtu_traces_grad, rtu_traces_grad_accumulate,
@@ -79,24 +81,25 @@ def net_backward(s, x):
 
 
 @kernel
-def net_backward_accumulate(s, x, decay):
+def net_backward_accumulate(s, x):
     """``net_backward`` then ``net_accumulate`` without materialising the gradient: for a network whose
     RTU keeps its eligibility traces in its gradient rows/slabs (``s.kind[3]`` = 1, see
     controller.networks), every one-step and RTRL gradient is added straight into the traces,
-    z <- decay z + ∇, saving a write and a read of every gradient. Other networks take the two-pass
-    route. Returns ||z||_1 (its dense and cell shares in s.zl1)."""
+    z <- decay z + ∇ (decay: s.decay of the parameter's group), saving a write and a read of every
+    gradient. Other networks take the two-pass route. Returns ||z||_1 (its dense and cell shares in
+    s.zl1)."""
     if s.kind[3] == 0:
         net_backward(s, x)
-        return net_accumulate(s, decay)
-    s.sc[0] = decay
-    d = s.sc[0]
+        return net_accumulate(s)
+    d = s.decay[DECAY_DENSE]
+    dc = s.decay[DECAY_CELL]
     h = s.lay[LAY_H]
     m = s.lay[LAY_M]
     a_enc = s.lay[LAY_A_ENC]
     a_dy = s.lay[LAY_A_DY]
     l1_dense = head_backward(s.y, s.P, s.A, s.Z, s.lay, True, d)
     l1_cell = rtu_traces_grad_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx,
-                                         s.kind[1], s.kind[2], d)
+                                         s.kind[1], s.kind[2], dc)
     l1_dense += encoder_backward(x, s.dx, s.P, s.A, s.Z, s.lay, True, d)
     return _record_l1(s, l1_dense, l1_cell)
 
@@ -113,22 +116,24 @@ def net_forward_backward(s, x):
 
 
 @kernel
-def _deferred_learn(s, step, cell_step, decay, do_apply):
+def _deferred_learn(s, step, cell_step, do_apply):
     """The learning pass of a fused-traces network after ``net_forward_backward``: the cell's RTRL
     trace update for that forward; if do_apply, ObGD's w <- w + step z (the cell's parameters:
-    cell_step) with the eligibility traces as they are; then z <- decay z + ∇ with the gradient of that
-    forward, computed here (head, cell, encoder) with the parameters before the step. One sweep over
-    each weight array reads w, z (and the RTRL traces) once; the two-pass route wrote a gradient array
-    in the backward and re-read it here. step, cell_step, decay: scalars of the network's dtype.
-    Returns ||z||_1 (shares in s.zl1)."""
+    cell_step) with the eligibility traces as they are; then z <- decay z + ∇ (decay: s.decay of the
+    parameter's group) with the gradient of that forward, computed here (head, cell, encoder) with the
+    parameters before the step. One sweep over each weight array reads w, z (and the RTRL traces) once;
+    the two-pass route wrote a gradient array in the backward and re-read it here. step, cell_step:
+    scalars of the network's dtype. Returns ||z||_1 (shares in s.zl1)."""
+    d = s.decay[DECAY_DENSE]
+    dc = s.decay[DECAY_CELL]
     h = s.lay[LAY_H]
     m = s.lay[LAY_M]
     a_enc = s.lay[LAY_A_ENC]
     a_dy = s.lay[LAY_A_DY]
-    l1_dense = head_backward_apply(s.y, s.P, s.A, s.Z, s.lay, step, decay, do_apply)
+    l1_dense = head_backward_apply(s.y, s.P, s.A, s.Z, s.lay, step, d, do_apply)
     l1_cell = rtu_traces_grad_apply_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat,
-                                               s.dx, s.kind[1], s.kind[2], cell_step, decay, do_apply)
-    l1_dense += encoder_backward_apply(s.dx, s.P, s.A, s.Z, s.lay, step, decay, do_apply)
+                                               s.dx, s.kind[1], s.kind[2], cell_step, dc, do_apply)
+    l1_dense += encoder_backward_apply(s.dx, s.P, s.A, s.Z, s.lay, step, d, do_apply)
     return _record_l1(s, l1_dense, l1_cell)
 
 
@@ -141,14 +146,15 @@ def _record_l1(s, l1_dense, l1_cell):
 
 
 @kernel
-def net_accumulate(s, decay):
-    """z <- decay z + g for every parameter of the network; returns ||z||_1 (shares in s.zl1). A network
-    with fused traces computes g here (the deferred gradient of its last ``net_forward_backward``)."""
-    s.sc[0] = decay
-    d = s.sc[0]  # in the network's dtype
+def net_accumulate(s):
+    """z <- decay z + g for every parameter of the network (decay: s.decay of its group); returns
+    ||z||_1 (shares in s.zl1). A network with fused traces computes g here (the deferred gradient of its
+    last ``net_forward_backward``)."""
+    d = s.decay[DECAY_DENSE]
+    dc = s.decay[DECAY_CELL]
     if s.kind[3] != 0:
-        return _deferred_learn(s, d, d, d, False)
-    l1_cell = _accumulate(d, s.g1, s.z1) + _accumulate(d, s.g2, s.z2) + _accumulate(d, s.g3, s.z3)
+        return _deferred_learn(s, d, dc, False)  # steps unused without do_apply
+    l1_cell = _accumulate(dc, s.g1, s.z1) + _accumulate(dc, s.g2, s.z2) + _accumulate(dc, s.g3, s.z3)
     return _record_l1(s, _accumulate(d, s.G, s.Z), l1_cell)
 
 
@@ -162,23 +168,23 @@ def _refresh(s):
 
 
 @kernel
-def net_apply(s, step, cell_step, then_accumulate, decay):
+def net_apply(s, step, cell_step, then_accumulate):
     """w <- w + step z for the dense parameters and w <- w + cell_step z for the cell's; if
-    then_accumulate, also z <- decay z + g in the same pass (returns ||z||_1 with its shares in s.zl1,
-    else 0; with fused traces g is the deferred gradient of the last ``net_forward_backward``).
-    Refreshes the cell's coefficients, off the action path."""
+    then_accumulate, also z <- decay z + g in the same pass (decay: s.decay of the group; returns
+    ||z||_1 with its shares in s.zl1, else 0; with fused traces g is the deferred gradient of the last
+    ``net_forward_backward``). Refreshes the cell's coefficients, off the action path."""
     s.sc[0] = step
-    s.sc[1] = decay
     s.sc[2] = cell_step
-    st = s.sc[0]
-    d = s.sc[1]
+    st = s.sc[0]  # in the network's dtype
     sc = s.sc[2]
     l1 = 0.0
     if then_accumulate and s.kind[3] != 0:
-        l1 = _deferred_learn(s, st, sc, d, True)
+        l1 = _deferred_learn(s, st, sc, True)
     elif then_accumulate:
-        l1_cell = (_apply_accumulate(sc, d, s.g1, s.z1, s.p1) + _apply_accumulate(sc, d, s.g2, s.z2, s.p2)
-                   + _apply_accumulate(sc, d, s.g3, s.z3, s.p3))
+        d = s.decay[DECAY_DENSE]
+        dc = s.decay[DECAY_CELL]
+        l1_cell = (_apply_accumulate(sc, dc, s.g1, s.z1, s.p1) + _apply_accumulate(sc, dc, s.g2, s.z2, s.p2)
+                   + _apply_accumulate(sc, dc, s.g3, s.z3, s.p3))
         l1 = _record_l1(s, _apply_accumulate(st, d, s.G, s.Z, s.P), l1_cell)
     else:
         _apply(st, s.Z, s.P)
@@ -242,19 +248,19 @@ def critic_observe(s, obs, stats, x, normalize, update):
 
 
 @kernel
-def actor_credit_gaussian(s, x, action, low, high, ent_coef, decay):
+def actor_credit_gaussian(s, x, action, low, high, ent_coef):
     """d/dout [log π(action) + ent_coef H] (π: the Gaussian clipped to [low, high], heads.gaussian_dout)
-    -> actor RTRL + gradients -> z_π <- decay z_π + ∇. x: the
-    actor's input of its last forward. Returns ||z_π||_1."""
+    -> actor RTRL + gradients -> z_π <- decay z_π + ∇ (s.decay per group). x: the actor's input of its
+    last forward. Returns ||z_π||_1."""
     gaussian_dout(s.A, s.lay, action, low, high, ent_coef)
-    return net_backward_accumulate(s, x, decay)
+    return net_backward_accumulate(s, x)
 
 
 @kernel
-def actor_credit_categorical(s, x, k, action, ent_coef, decay):
+def actor_credit_categorical(s, x, k, action, ent_coef):
     """As actor_credit_gaussian for a categorical policy; action: the index credited."""
     categorical_dout(s.A, s.lay, k, action, ent_coef)
-    return net_backward_accumulate(s, x, decay)
+    return net_backward_accumulate(s, x)
 
 
 @exact
@@ -278,44 +284,42 @@ def obgd_steps(alpha, kappa, delta, zl1, per_group):
 
 
 @kernel
-def agent_apply(actor, critic, delta, alpha, kappa_policy, kappa_value, per_group, critic_accumulate,
-                decay):
+def agent_apply(actor, critic, delta, alpha, kappa_policy, kappa_value, per_group, critic_accumulate):
     """ObGD of both networks: step sizes from their trace norms (``obgd_steps``), then w <- w + α_eff δ z;
     if critic_accumulate, the critic's trace then takes its waiting gradient ∇V(s') in the same pass.
     Returns (α_eff of the actor's dense layers, α_eff of the critic's dense layers)."""
     step_p, cell_p = obgd_steps(alpha, kappa_policy, delta, actor.zl1, per_group)
     step_v, cell_v = obgd_steps(alpha, kappa_value, delta, critic.zl1, per_group)
-    net_apply(actor, step_p * delta, cell_p * delta, False, decay)
-    net_apply(critic, step_v * delta, cell_v * delta, critic_accumulate, decay)
+    net_apply(actor, step_p * delta, cell_p * delta, False)
+    net_apply(critic, step_v * delta, cell_v * delta, critic_accumulate)
     return step_p, step_v
 
 
 @kernel
-def _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value, critic_accumulate,
+def _credit_and_apply(actor, critic, x, delta, alpha, kappa_policy, kappa_value, critic_accumulate,
                       per_group):
     """After the policy head wrote dL/dout: actor RTRL + gradients into z_π, then ``agent_apply``."""
-    net_backward_accumulate(actor, x, decay)
-    return agent_apply(actor, critic, delta, alpha, kappa_policy, kappa_value, per_group, critic_accumulate,
-                       decay)
+    net_backward_accumulate(actor, x)
+    return agent_apply(actor, critic, delta, alpha, kappa_policy, kappa_value, per_group, critic_accumulate)
 
 
 @kernel
-def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, decay, delta, alpha,
-                              kappa_policy, kappa_value, critic_accumulate, per_group):
+def credit_gaussian_and_apply(actor, critic, x, action, low, high, ent_coef, delta, alpha, kappa_policy,
+                              kappa_value, critic_accumulate, per_group):
     """``actor_credit_gaussian`` then ``agent_apply`` in one call (the gymnasium-order learn, where δ is
     known before the actor's gradient). Returns (α_eff of the actor, α_eff of the critic), dense layers'."""
     gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
-    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value,
-                             critic_accumulate, per_group)
+    return _credit_and_apply(actor, critic, x, delta, alpha, kappa_policy, kappa_value, critic_accumulate,
+                             per_group)
 
 
 @kernel
-def credit_categorical_and_apply(actor, critic, x, k, action, ent_coef, decay, delta, alpha, kappa_policy,
+def credit_categorical_and_apply(actor, critic, x, k, action, ent_coef, delta, alpha, kappa_policy,
                                  kappa_value, critic_accumulate, per_group):
     """As credit_gaussian_and_apply for a categorical policy (action: the index credited)."""
     categorical_dout(actor.A, actor.lay, k, action, ent_coef)
-    return _credit_and_apply(actor, critic, x, decay, delta, alpha, kappa_policy, kappa_value,
-                             critic_accumulate, per_group)
+    return _credit_and_apply(actor, critic, x, delta, alpha, kappa_policy, kappa_value, critic_accumulate,
+                             per_group)
 
 
 # ----------------------------------------------------------------------------- critic on a helper thread
@@ -325,27 +329,25 @@ CTL_REQUEST = 0     # number of the last pass requested (the main thread release
 CTL_DONE = 1        # number of the last pass finished (the helper releases it)
 CTL_READY = 2       # 1 once the helper runs
 CTL_SIZE = 8        # one 64-byte cache line
-ARG_STEP = 0        # OP_APPLY: net_apply(critic, step, cell step, accumulate, decay)
+ARG_STEP = 0        # OP_APPLY: net_apply(critic, step, cell step, accumulate)
 ARG_CELL_STEP = 1
 ARG_ACCUMULATE = 2
-ARG_DECAY = 3
-ARG_OP = 4          # OP_APPLY or OP_OBSERVE
-ARG_NORMALIZE = 5   # OP_OBSERVE: critic_observe(critic, obs copy, stats, x_next, normalize, False)
-ARG_RESULT = 6      # OP_OBSERVE result: V(obs) (float64)
-ARG_BAD = 7         # OP_OBSERVE result: first non-finite obs index or -1
+ARG_OP = 3          # OP_APPLY or OP_OBSERVE
+ARG_NORMALIZE = 4   # OP_OBSERVE: critic_observe(critic, obs copy, stats, x_next, normalize, False)
+ARG_RESULT = 5      # OP_OBSERVE result: V(obs) (float64)
+ARG_BAD = 6         # OP_OBSERVE result: first non-finite obs index or -1
 ARGS_SIZE = 8
 OP_APPLY = 0
 OP_OBSERVE = 1
 
 
 @kernel
-def request_critic_pass(ctl, args, step, cell_step, accumulate, decay):
+def request_critic_pass(ctl, args, step, cell_step, accumulate):
     """Write the critic pass's arguments into args, then release the next request number in ctl (the
     helper acquires it, so it sees the arguments and every array written before). Returns the number."""
     args[ARG_STEP] = step
     args[ARG_CELL_STEP] = cell_step
     args[ARG_ACCUMULATE] = 1.0 if accumulate else 0.0
-    args[ARG_DECAY] = decay
     args[ARG_OP] = OP_APPLY
     request = load_acquire(ctl, CTL_REQUEST) + 1
     store_release(ctl, CTL_REQUEST, request)
@@ -353,35 +355,33 @@ def request_critic_pass(ctl, args, step, cell_step, accumulate, decay):
 
 
 @kernel
-def _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, decay, delta, alpha, kappa_policy,
-                               kappa_value, critic_accumulate, per_group):
+def _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, delta, alpha, kappa_policy, kappa_value,
+                               critic_accumulate, per_group):
     """``_credit_and_apply`` with the critic's pass handed to its helper thread first (its step sizes
     need only the critic's recorded trace norms critic_zl1), so that it runs while this thread does the
     actor's credit and ObGD step. Returns (α_eff of the actor, α_eff of the critic, request number)."""
     step_v, cell_v = obgd_steps(alpha, kappa_value, delta, critic_zl1, per_group)
-    request = request_critic_pass(ctl, args, step_v * delta, cell_v * delta, critic_accumulate, decay)
-    net_backward_accumulate(actor, x, decay)
+    request = request_critic_pass(ctl, args, step_v * delta, cell_v * delta, critic_accumulate)
+    net_backward_accumulate(actor, x)
     step_p, cell_p = obgd_steps(alpha, kappa_policy, delta, actor.zl1, per_group)
-    net_apply(actor, step_p * delta, cell_p * delta, False, decay)
+    net_apply(actor, step_p * delta, cell_p * delta, False)
     return step_p, step_v, request
 
 
 @kernel
-def credit_gaussian_and_apply_threaded(actor, critic_zl1, ctl, args, x, action, low, high, ent_coef, decay,
-                                       delta, alpha, kappa_policy, kappa_value, critic_accumulate,
-                                       per_group):
+def credit_gaussian_and_apply_threaded(actor, critic_zl1, ctl, args, x, action, low, high, ent_coef, delta,
+                                       alpha, kappa_policy, kappa_value, critic_accumulate, per_group):
     """``credit_gaussian_and_apply`` with the critic's pass on the helper thread
     (``_credit_and_apply_threaded``). Returns (α_eff actor, α_eff critic, request number)."""
     gaussian_dout(actor.A, actor.lay, action, low, high, ent_coef)
-    return _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, decay, delta, alpha, kappa_policy,
+    return _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, delta, alpha, kappa_policy,
                                       kappa_value, critic_accumulate, per_group)
 
 
 @kernel
-def credit_categorical_and_apply_threaded(actor, critic_zl1, ctl, args, x, k, action, ent_coef, decay,
-                                          delta, alpha, kappa_policy, kappa_value, critic_accumulate,
-                                          per_group):
+def credit_categorical_and_apply_threaded(actor, critic_zl1, ctl, args, x, k, action, ent_coef, delta,
+                                          alpha, kappa_policy, kappa_value, critic_accumulate, per_group):
     """As credit_gaussian_and_apply_threaded for a categorical policy."""
     categorical_dout(actor.A, actor.lay, k, action, ent_coef)
-    return _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, decay, delta, alpha, kappa_policy,
+    return _credit_and_apply_threaded(actor, critic_zl1, ctl, args, x, delta, alpha, kappa_policy,
                                       kappa_value, critic_accumulate, per_group)

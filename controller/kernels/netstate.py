@@ -20,7 +20,9 @@ Fields (``dtype`` = the network's float dtype; all C-contiguous):
   eligibility traces), empty where unused;
 * ``sc``: (4,) scratch scalars of the network dtype (lets float32 loops keep float32 step sizes);
 * ``zl1``: float64 (2,) = [||z||_1 of the dense layers, ||z||_1 of the cell] after the network's last
-  trace accumulation (the per-group ObGD bound reads them; zeroed with the traces).
+  trace accumulation (the per-group ObGD bound reads them; zeroed with the traces);
+* ``decay``: (2,) of the network dtype, read-only: the eligibility-trace decays γλ of the dense layers
+  (``DECAY_DENSE``) and of the cell (``DECAY_CELL``); every accumulation z <- decay z + g uses them.
 """
 from numba import types
 from numba.experimental import structref
@@ -29,8 +31,11 @@ KIND_NONE = 0
 KIND_RTU = 1
 KIND_LRU = 2
 
+DECAY_DENSE = 0     # decay[DECAY_DENSE]: trace decay of the encoder and head parameters (P)
+DECAY_CELL = 1      # decay[DECAY_CELL]: trace decay of the cell's parameters (groups 1-3)
+
 FIELDS = ("P", "G", "Z", "A", "lay", "kind", "official", "vec", "mat", "cmat", "y", "dx",
-          "p1", "g1", "z1", "p2", "g2", "z2", "p3", "g3", "z3", "sc", "zl1")
+          "p1", "g1", "z1", "p2", "g2", "z2", "p3", "g3", "z3", "sc", "zl1", "decay")
 
 
 @structref.register

@@ -2,7 +2,7 @@
 
 Control array ``ctl`` (int64, (8,), one cache line): [REQUEST, DONE, READY, unused...]. The main thread
 writes a request's arguments into ``args`` (float64, (8,); layout ``agent_step.ARG_*``: the operation,
-OP_APPLY with step, cell step, then_accumulate as 0/1 and decay, or OP_OBSERVE with the normalise flag;
+OP_APPLY with step, cell step and then_accumulate as 0/1, or OP_OBSERVE with the normalise flag;
 OP_OBSERVE's results V and the bad-index come back in it), then releases REQUEST = previous + 1; the
 helper acquires it, runs the operation on the critic and releases DONE = REQUEST. REQUEST < 0 stops the
 helper. Every hand-over is an acquire/release pair (``controller.kernels.sync``), so the arrays written
@@ -11,7 +11,7 @@ before it are seen complete after it.
 from numba import njit
 
 from controller.kernels.agent_step import (
-    ARG_ACCUMULATE, ARG_BAD, ARG_CELL_STEP, ARG_DECAY, ARG_NORMALIZE, ARG_OP, ARG_RESULT, ARG_STEP, CTL_DONE,
+    ARG_ACCUMULATE, ARG_BAD, ARG_CELL_STEP, ARG_NORMALIZE, ARG_OP, ARG_RESULT, ARG_STEP, CTL_DONE,
     CTL_READY, CTL_REQUEST, OP_OBSERVE, critic_observe, net_apply, request_critic_pass,
 )
 from controller.kernels.jit import JIT_OPTIONS
@@ -49,16 +49,16 @@ def serve(s, ctl, args, obs, stats, x):
             args[ARG_BAD] = bad
             args[ARG_RESULT] = value
         else:
-            net_apply(s, args[ARG_STEP], args[ARG_CELL_STEP], args[ARG_ACCUMULATE] != 0.0, args[ARG_DECAY])
+            net_apply(s, args[ARG_STEP], args[ARG_CELL_STEP], args[ARG_ACCUMULATE] != 0.0)
         done = request
         store_release(ctl, CTL_DONE, done)
 
 
 @threaded
-def submit(ctl, args, step, cell_step, accumulate, decay):
-    """Hand one critic pass (``net_apply(critic, step, cell_step, accumulate, decay)``) to the helper.
+def submit(ctl, args, step, cell_step, accumulate):
+    """Hand one critic pass (``net_apply(critic, step, cell_step, accumulate)``) to the helper.
     Returns its request number (wait for it with ``wait_done``)."""
-    return request_critic_pass(ctl, args, step, cell_step, accumulate, decay)
+    return request_critic_pass(ctl, args, step, cell_step, accumulate)
 
 
 @threaded

@@ -148,8 +148,8 @@ def test_hand_over_waits_for_the_pass_and_sees_its_writes():
         for net in (single.critic, other.critic):
             net.forward_backward(x)
         step, cell_step = rng.uniform(-0.01, 0.01, 2)
-        AS.net_apply(single.critic.state, step, cell_step, True, 0.5)
-        worker.submit(step, cell_step, True, 0.5)
+        AS.net_apply(single.critic.state, step, cell_step, True)
+        worker.submit(step, cell_step, True)
         worker.wait()
         np.testing.assert_allclose(other.critic.P, single.critic.P, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(other.critic.zl1, single.critic.zl1, rtol=1e-12)

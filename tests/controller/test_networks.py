@@ -70,13 +70,14 @@ def test_sparse_init_zeroes_ninety_percent_per_unit():
 
 
 def test_accumulate_and_apply_follow_their_formulas(rng):
-    net = Network(3, 2, "rtu-linear", encoder_width=4, n_units=3, head_width=4, dtype=np.float64)
+    net = Network(3, 2, "rtu-linear", encoder_width=4, n_units=3, head_width=4, dtype=np.float64,
+                  trace_decay=0.5, cell_trace_decay=0.25)
     groups = net.parameter_groups()
     z0 = [z.copy() for _, _, z in groups]
     for _, g, _ in groups:
         g[...] = rng.standard_normal(g.shape)
-    l1 = net.accumulate(0.5)
-    expect = [0.5 * z + g for (_, g, _), z in zip(groups, z0)]
+    l1 = net.accumulate()
+    expect = [(0.5 if i == 0 else 0.25) * z + g for i, ((_, g, _), z) in enumerate(zip(groups, z0))]
     for (_, _, z), e in zip(groups, expect):
         np.testing.assert_allclose(z, e)
     assert l1 == pytest.approx(sum(np.abs(e).sum() for e in expect))
@@ -90,7 +91,8 @@ def test_accumulate_and_apply_follow_their_formulas(rng):
 def test_fused_traces_equal_backward_then_accumulate(cell, rng):
     """The actor's one-pass route (gradients added straight into the traces) equals backward() followed
     by accumulate(), traces, their L1 norm and the parameters after an ObGD step alike."""
-    kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=4, sparsity=0.5)
+    kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=4, sparsity=0.5,
+              trace_decay=0.7, cell_trace_decay=0.6)
     two_pass = Network(4, 3, cell, **kw)
     fused = Network(4, 3, cell, fused_traces=True, **kw)
     for t in range(25):
@@ -98,8 +100,8 @@ def test_fused_traces_equal_backward_then_accumulate(cell, rng):
         two_pass.forward(x)
         fused.forward(x)
         two_pass.dout[:] = fused.dout[:] = rng.standard_normal(3)
-        l_two = two_pass.backward_accumulate(x, 0.7)
-        l_fused = fused.backward_accumulate(x, 0.7)
+        l_two = two_pass.backward_accumulate(x)
+        l_fused = fused.backward_accumulate(x)
         assert l_fused == pytest.approx(l_two, rel=1e-12)
         if t % 5 == 4:
             two_pass.apply(0.01)
@@ -118,7 +120,8 @@ def test_deferred_gradient_equals_backward_then_apply_and_accumulate(cell, rng):
     ObGD pass (with the parameters before the step). It equals the two-pass route (backward writes G,
     then apply and accumulate), with separate dense and cell steps and accumulate-only steps mixed in:
     traces, their L1 norms (and shares), parameters, outputs and the cell's input gradient."""
-    kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=3, sparsity=0.5)
+    kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=3, sparsity=0.5,
+              trace_decay=0.7, cell_trace_decay=0.8)
     two_pass = Network(4, 1, cell, **kw)
     deferred = Network(4, 1, cell, fused_traces=True, **kw)
     assert deferred.fused_traces and not two_pass.fused_traces
@@ -130,13 +133,13 @@ def test_deferred_gradient_equals_backward_then_apply_and_accumulate(cell, rng):
         out_def = deferred.forward_backward(x).copy()
         np.testing.assert_allclose(out_def, out_two, rtol=1e-10, atol=1e-12)
         if t % 6 == 0:
-            l_two, l_def = two_pass.accumulate(0.7), deferred.accumulate(0.7)
+            l_two, l_def = two_pass.accumulate(), deferred.accumulate()
         else:
             # ObGD-sized steps (an update of L1 size <= 0.1): unbounded random steps make the network
             # chaotic, and any two summation orders then drift apart exponentially
             step, cell_step = rng.uniform(-0.1, 0.1, 2) / (1.0 + l_two)
-            l_two = two_pass.apply_accumulate(step, 0.7, cell_step)
-            l_def = deferred.apply_accumulate(step, 0.7, cell_step)
+            l_two = two_pass.apply_accumulate(step, cell_step)
+            l_def = deferred.apply_accumulate(step, cell_step)
         assert l_def == pytest.approx(l_two, rel=1e-10)
         np.testing.assert_allclose(deferred.zl1, two_pass.zl1, rtol=1e-10)
         np.testing.assert_allclose(deferred.cell.dx, two_pass.cell.dx, rtol=1e-9, atol=1e-12)
@@ -146,3 +149,38 @@ def test_deferred_gradient_equals_backward_then_apply_and_accumulate(cell, rng):
     np.testing.assert_allclose(deferred.cell.traces["S1_w1"], two_pass.cell.traces["S1_w1"], rtol=1e-10,
                                atol=1e-12)
     assert not deferred.G.any()   # no gradient array was written
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fused", [False, True], ids=["two-pass", "fused"])
+@pytest.mark.parametrize("cell", CELL_KINDS)
+def test_each_parameter_group_trace_decays_by_its_own_factor(cell, fused, dtype, rng):
+    """Oracle: with dL/dout = 0 every gradient is exactly 0, so each accumulation scales the dense
+    layers' traces by exactly trace_decay and the cell's by exactly cell_trace_decay (both rounded to the
+    dtype), on every route: the actor's (backward_accumulate) and the critic's (forward_backward, then
+    accumulate or apply_accumulate with a zero step; with fused traces that is the deferred pass)."""
+    dense, cellwise = 0.99 * 0.5, 0.99 * 0.97
+    net = Network(4, 2, cell, encoder_width=6, n_units=5, head_width=7, dtype=dtype, seed=2, sparsity=0.5,
+                  fused_traces=fused, trace_decay=dense, cell_trace_decay=cellwise)
+    assert net.trace_decays == (float(dtype(dense)), float(dtype(cellwise)))
+    groups = net.parameter_groups()
+    for _ in range(6):
+        x = rng.standard_normal(4).astype(dtype)
+        net.forward(x)
+        net.dout[:] = rng.standard_normal(2)
+        net.backward_accumulate(x)
+    assert all(np.count_nonzero(z) for _, _, z in groups)
+    net.dout[:] = 0.0
+    for route in ("actor", "actor", "critic-accumulate", "critic-apply", "critic-apply"):
+        before = [z.copy() for _, _, z in groups]
+        x = rng.standard_normal(4).astype(dtype)
+        if route == "actor":
+            net.forward(x)
+            net.backward_accumulate(x)
+        else:
+            net.forward_backward(x)
+            net.accumulate() if route == "critic-accumulate" else net.apply_accumulate(0.0)
+        for i, ((_, _, z), b) in enumerate(zip(groups, before)):
+            np.testing.assert_array_equal(z, dtype(dense if i == 0 else cellwise) * b, err_msg=f"{route} group {i}")
+    with pytest.raises(ValueError, match="cell_trace_decay"):
+        Network(4, 2, cell, cell_trace_decay=1.5)
