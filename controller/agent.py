@@ -76,6 +76,13 @@ class AgentConfig:
     head_layernorm: bool = True
     """LayerNorm (no affine) after the head's hidden Dense, as after the encoder's (reference code)"""
     rtu_activation: Literal["tanh", "relu", "identity"] = "tanh"
+    rtu_r_min: float = 0.0
+    """the RTU's initial |λ| = r: r² is drawn uniform on [rtu_r_min², rtu_r_max²] (RTUCell's r_min;
+    both networks; no effect with cell "lru" or "none")"""
+    rtu_r_max: float = 1.0
+    """upper end of the RTU's initial r (RTUCell's r_max)"""
+    rtu_max_phase: float = 6.28
+    """the RTU's initial phases θ are drawn uniform on (0, rtu_max_phase) radians (RTUCell's max_phase)"""
     alpha: float = 1.0
     """ObGD step size α"""
     gamma: float = 0.99
@@ -110,6 +117,11 @@ class AgentConfig:
         check(self.n_units >= 1, "n_units", "an integer >= 1", self.n_units)
         check(self.encoder_width >= 1, "encoder_width", "an integer >= 1", self.encoder_width)
         check(self.head_width >= 1, "head_width", "an integer >= 1", self.head_width)
+        check(0.0 < self.rtu_r_max <= 1.0, "rtu_r_max", "a number in (0, 1]", self.rtu_r_max)
+        check(0.0 <= self.rtu_r_min < self.rtu_r_max, "rtu_r_min", f"a number in [0, rtu_r_max = {self.rtu_r_max})",
+              self.rtu_r_min)
+        check(self.rtu_max_phase > 0 and math.isfinite(self.rtu_max_phase), "rtu_max_phase",
+              "a finite number > 0 (radians)", self.rtu_max_phase)
         check(self.alpha > 0 and math.isfinite(self.alpha), "alpha", "a finite number > 0", self.alpha)
         check(0.0 <= self.gamma <= 1.0, "gamma", "a number in [0, 1]", self.gamma)
         check(0.0 <= self.lam <= 1.0, "lam", "a number in [0, 1]", self.lam)
@@ -190,7 +202,8 @@ class Agent:
         seeds = np.random.SeedSequence(self.seed).spawn(3)
         net = dict(encoder_width=cfg.encoder_width, n_units=cfg.n_units, head_width=cfg.head_width,
                    rtu_activation=cfg.rtu_activation, sparsity=cfg.sparsity, dtype=self.dtype,
-                   hidden_activation=cfg.hidden_activation, head_layernorm=cfg.head_layernorm)
+                   hidden_activation=cfg.hidden_activation, head_layernorm=cfg.head_layernorm,
+                   rtu_r_min=cfg.rtu_r_min, rtu_r_max=cfg.rtu_r_max, rtu_max_phase=cfg.rtu_max_phase)
         (policy_dense, policy_cell), (value_dense, value_cell) = cfg.trace_decays
         self.actor = Network(self.n_obs, n_policy_out, cfg.cell,
                              seed=int(seeds[0].generate_state(1)[0]), fused_traces=True,
@@ -575,6 +588,9 @@ _FLAGS = ("_new_episode", "_critic_ready", "_pending_credit", "_acted", "_bad_cu
           "_skip_credit", "_warned")
 _SCALARS = ("_value", "_reward_trace", "_sign", "_noise_pos", "_rs_count",
             "_rs_mean", "_rs_m2")
+# AgentConfig fields added after checkpoints existed, each with a default that reproduces the agent from
+# before it: a checkpoint without them holds an agent with those defaults
+_LATER_FIELDS = LAM_GROUPS + ("rtu_r_min", "rtu_r_max", "rtu_max_phase")
 
 
 def agent_arrays(agent):
@@ -614,6 +630,17 @@ def save_agent(path, agent, extra_meta=None):
     return save_arrays(path, {k: np.array(v, copy=True) for k, v in agent_arrays(agent).items()}, meta)
 
 
+def _difference(key, saved, current):
+    """'key: checkpoint has ..., agent has ...', for a configuration only the fields that differ."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        missing = "<missing>"
+        names = sorted(k for k in saved.keys() | current.keys() if saved.get(k, missing) != current.get(k, missing))
+        saved = ", ".join(f"{k}={saved.get(k, missing)!r}" for k in names)
+        current = ", ".join(f"{k}={current.get(k, missing)!r}" for k in names)
+        return f"{key}: checkpoint has {saved}, agent has {current}"
+    return f"{key}: checkpoint has {saved!r}, agent has {current!r}"
+
+
 def load_agent(path, agent):
     """Restore a checkpoint written by save_agent into an agent built with the same configuration and
     spaces, in place, so that its next actions and updates are bit-identical to the saved agent's.
@@ -624,7 +651,10 @@ def load_agent(path, agent):
     arrays, meta = load_arrays(path)
     agent.sync()
     expected = agent_meta(agent)
-    diffs = [f"{k}: checkpoint has {meta.get(k)!r}, agent has {expected[k]!r}"
+    if isinstance(meta.get("config"), dict):
+        defaults = dataclasses.asdict(AgentConfig())
+        meta["config"] = {**{k: defaults[k] for k in _LATER_FIELDS}, **meta["config"]}
+    diffs = [_difference(k, meta.get(k), expected[k])
              for k in ("config", "n_obs", "n_actions", "discrete") if meta.get(k) != expected[k]]
     if diffs:
         raise CheckpointError(f"{path}: does not match this agent ({'; '.join(diffs)})")

@@ -59,13 +59,16 @@ class Network:
 
     Network(n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
     rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
-    hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None)
+    hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None,
+    rtu_r_min=0.0, rtu_r_max=1.0, rtu_max_phase=6.28)
 
     hidden_activation: f of both dense hidden layers, "tanh" or "leaky_relu" (slope 0.01);
     head_layernorm: a LayerNorm (no affine) after the head's hidden Dense;
     trace_decay: the eligibility-trace decay (γλ, in [0, 1]) of the encoder and head parameters;
     cell_trace_decay: the cell's (None: trace_decay). Fixed for the network's life (a helper thread's
-    ``private_state`` holds a copy).
+    ``private_state`` holds a copy);
+    rtu_r_min, rtu_r_max, rtu_max_phase: the RTU's initial ranges (``RTUCell``'s r_min, r_max, max_phase:
+    r² uniform on [r_min², r_max²], phase uniform on (0, max_phase)); the LRU keeps its own defaults.
 
     Cell output sizes m: RTU 2 * n_units (real and imaginary halves), LRU 2 * n_units (Re(C h) with
     C of 2 n_units rows, the same feature count), none: the encoder output (H).
@@ -73,7 +76,8 @@ class Network:
 
     def __init__(self, n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
                  rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
-                 hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None):
+                 hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None,
+                 rtu_r_min=0.0, rtu_r_max=1.0, rtu_max_phase=6.28):
         if cell not in CELL_KINDS:
             raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
         cell_trace_decay = trace_decay if cell_trace_decay is None else cell_trace_decay
@@ -97,7 +101,7 @@ class Network:
         if cell in ("rtu-linear", "rtu-nonlinear"):
             variant = "linear" if cell == "rtu-linear" else "nonlinear"
             self.cell = RTUCell(h, n_units, variant=variant, activation=rtu_activation, dtype=self.dtype,
-                                seed=cell_seed)
+                                seed=cell_seed, r_min=rtu_r_min, r_max=rtu_r_max, max_phase=rtu_max_phase)
             m = 2 * n_units
         elif cell == "lru":
             self.cell = LRUCell(h, n_units, n_out=2 * n_units, dtype=self.dtype, seed=cell_seed)

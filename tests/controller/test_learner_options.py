@@ -91,3 +91,134 @@ def test_a_group_lambda_decays_that_group_and_nothing_else(group, cell, space, t
             np.testing.assert_array_equal(za[key], zb[key], err_msg=str(key))
     a.close()
     b.close()
+
+
+# ----------------------------------------------------------------------------- RTU initial ranges
+@pytest.mark.parametrize("fields, name", [
+    (dict(rtu_r_min=-0.1), "rtu_r_min"), (dict(rtu_r_min=0.5, rtu_r_max=0.5), "rtu_r_min"),
+    (dict(rtu_r_min=0.9, rtu_r_max=0.8), "rtu_r_min"), (dict(rtu_r_max=1.01), "rtu_r_max"),
+    (dict(rtu_r_max=0.0), "rtu_r_max"), (dict(rtu_max_phase=0.0), "rtu_max_phase"),
+    (dict(rtu_max_phase=float("inf")), "rtu_max_phase"), (dict(rtu_r_min=float("nan")), "rtu_r_min")])
+def test_rtu_ranges_are_validated_by_name(fields, name):
+    with pytest.raises(ConfigError, match=name):
+        AgentConfig(**fields)
+
+
+def test_rtu_range_defaults_are_the_cells():
+    import inspect
+
+    from controller.cells import RTUCell
+
+    params = inspect.signature(RTUCell).parameters
+    cfg = AgentConfig()
+    assert (cfg.rtu_r_min, cfg.rtu_r_max, cfg.rtu_max_phase) == (
+        params["r_min"].default, params["r_max"].default, params["max_phase"].default)
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear"])
+def test_initial_radii_and_phases_land_in_the_configured_ranges(cell):
+    """Both networks' RTUs draw r and θ inside the configured ranges and fill them (r² uniform: with 64
+    units the extremes come within a few percent of the ends); the default ranges give other draws."""
+    r_min, r_max, max_phase = 0.9, 0.99, 0.5
+    agent = _agent(cell=cell, n_units=64, rtu_r_min=r_min, rtu_r_max=r_max, rtu_max_phase=max_phase)
+    default = _agent(cell=cell, n_units=64)
+    for net, other in ((agent.actor, default.actor), (agent.critic, default.critic)):
+        r = np.exp(-np.exp(net.cell.params["nu_log"].astype(np.float64)))
+        theta = np.exp(net.cell.params["theta_log"].astype(np.float64))
+        assert r_min <= r.min() < r_min + 0.01 and r_max - 0.01 < r.max() <= r_max
+        assert 0.0 < theta.min() < 0.05 * max_phase and 0.95 * max_phase < theta.max() < max_phase
+        r_default = np.exp(-np.exp(other.cell.params["nu_log"].astype(np.float64)))
+        assert r_default.min() < 0.5 and np.exp(other.cell.params["theta_log"]).max() > 3.0
+        np.testing.assert_array_equal(net.cell.params["w1"], other.cell.params["w1"])  # the same draws
+
+
+def test_rtu_ranges_do_not_change_an_lru_or_feed_forward_agent():
+    for cell in ("lru", "none"):
+        a = _agent(cell=cell, rtu_r_min=0.5, rtu_r_max=0.6, rtu_max_phase=1.0)
+        b = _agent(cell=cell)
+        for (pa, _, _), (pb, _, _) in zip(a.actor.parameter_groups() + a.critic.parameter_groups(),
+                                          b.actor.parameter_groups() + b.critic.parameter_groups()):
+            np.testing.assert_array_equal(pa, pb)
+
+
+# ----------------------------------------------------------------------------- widths, checkpoints
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear", "lru", "none"])
+@pytest.mark.parametrize("thread", [False, True], ids=["single", "critic-thread"])
+def test_widths_are_honoured_by_both_networks_the_thread_and_checkpoints(cell, thread, tmp_path):
+    """encoder_width 5, n_units 3, head_width 7: every array of both networks has those sizes, the
+    agent learns (also with the critic on its helper thread), and a checkpoint restores it into an
+    agent built from the same configuration, whose next actions are bit-identical."""
+    from controller.agent import load_agent, save_agent
+
+    cfg = dict(cell=cell, encoder_width=5, n_units=3, head_width=7, dtype="float64")
+    agent = Agent(OBS, BOX, AgentConfig(**cfg), seed=0, critic_thread=thread)
+    m = 6 if cell != "none" else 5
+    for net, k in ((agent.actor, 4), (agent.critic, 1)):
+        shapes = {name: v.shape for name, v in net.dense.items()}
+        assert shapes == {"enc_w": (5, 5), "enc_b": (5,), "hid_w": (7, m), "hid_b": (7,), "out_w": (k, 7),
+                          "out_b": (k,)}
+        if net.cell is not None:
+            assert net.cell.n_in == 5 and net.cell.n_hidden == 3 and net.y.shape == (6,)
+    rng = np.random.default_rng(0)
+    stream = rng.standard_normal((60, 5))
+    for t in range(30):
+        agent.act(stream[t])
+        agent.learn(0.3, stream[t + 1], False, False)
+    path = save_agent(tmp_path / "w.ckpt", agent)
+    other = Agent(OBS, BOX, AgentConfig(**cfg), seed=9, critic_thread=thread)
+    load_agent(path, other)
+    for t in range(30, 40):
+        np.testing.assert_array_equal(agent.act(stream[t]), other.act(stream[t]))
+        agent.learn(0.3, stream[t + 1], False, False)
+        other.learn(0.3, stream[t + 1], False, False)
+    agent.sync()
+    assert agent.stats["updates"] == 40 and np.all(np.isfinite(agent.critic.P))
+    agent.close()
+    other.close()
+
+
+@pytest.mark.parametrize("field, value", [("lam_policy_dense", 0.5), ("lam_policy_cell", 0.99),
+                                          ("lam_value_dense", 0.5), ("lam_value_cell", 0.99),
+                                          ("rtu_r_min", 0.5), ("rtu_r_max", 0.9), ("rtu_max_phase", 1.0),
+                                          ("encoder_width", 6), ("head_width", 6)])
+def test_checkpoint_of_another_option_value_is_refused_and_the_same_one_restores(field, value, tmp_path):
+    from controller.agent import load_agent, save_agent
+    from controller.checkpoint import CheckpointError
+
+    rng = np.random.default_rng(1)
+    a = _agent(**{field: value})
+    for _ in range(10):
+        a.act(rng.standard_normal(5))
+        a.learn(0.1, rng.standard_normal(5), False, False)
+    path = save_agent(tmp_path / "a.ckpt", a)
+    with pytest.raises(CheckpointError, match=field):
+        load_agent(path, _agent())
+    same = _agent(seed=3, **{field: value})
+    load_agent(path, same)
+    obs = rng.standard_normal(5)
+    np.testing.assert_array_equal(a.act(obs), same.act(obs))
+
+
+def test_checkpoint_from_before_the_options_loads_as_their_defaults(tmp_path):
+    """A checkpoint whose config lacks the fields added with these options (written before them) holds
+    an agent with their defaults: it loads into a default agent and is refused by one with another
+    value."""
+    from controller.agent import _LATER_FIELDS, agent_arrays, agent_meta, load_agent
+    from controller.checkpoint import CheckpointError, save_arrays
+
+    a = _agent()
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        a.act(rng.standard_normal(5))
+        a.learn(0.1, rng.standard_normal(5), False, False)
+    meta = agent_meta(a)
+    for k in _LATER_FIELDS:
+        del meta["config"][k]
+    path = save_arrays(tmp_path / "old.ckpt", {k: np.array(v, copy=True) for k, v in agent_arrays(a).items()},
+                       meta)
+    b = _agent(seed=4)
+    load_agent(path, b)
+    obs = rng.standard_normal(5)
+    np.testing.assert_array_equal(a.act(obs), b.act(obs))
+    with pytest.raises(CheckpointError, match="lam_value_cell"):
+        load_agent(path, _agent(lam_value_cell=0.9))
