@@ -75,6 +75,9 @@ class AgentConfig:
     deep RL reference uses leaky ReLU, which learns ~2x faster here (docs/agent.md, "Architecture")"""
     head_layernorm: bool = True
     """LayerNorm (no affine) after the head's hidden Dense, as after the encoder's (reference code)"""
+    input_skip: bool = False
+    """the head's Dense also reads the cell's input (the encoder output), as the LRU's D x term: the head
+    sees the observation's features directly; no effect with cell "none" (docs/agent.md, "Options")"""
     rtu_activation: Literal["tanh", "relu", "identity"] = "tanh"
     rtu_r_min: float = 0.0
     """the RTU's initial |λ| = r: r² is drawn uniform on [rtu_r_min², rtu_r_max²] (RTUCell's r_min;
@@ -137,6 +140,7 @@ class AgentConfig:
               f"one of {list(HIDDEN_ACTIVATIONS)}", self.hidden_activation)
         check(0.0 <= self.sparsity < 1.0, "sparsity", "a number in [0, 1)", self.sparsity)
         check(self.obgd_scope in ("network", "group"), "obgd_scope", "'network' or 'group'", self.obgd_scope)
+        check(isinstance(self.input_skip, bool), "input_skip", "true or false", self.input_skip)
 
     @property
     def recurrent(self):
@@ -203,7 +207,8 @@ class Agent:
         net = dict(encoder_width=cfg.encoder_width, n_units=cfg.n_units, head_width=cfg.head_width,
                    rtu_activation=cfg.rtu_activation, sparsity=cfg.sparsity, dtype=self.dtype,
                    hidden_activation=cfg.hidden_activation, head_layernorm=cfg.head_layernorm,
-                   rtu_r_min=cfg.rtu_r_min, rtu_r_max=cfg.rtu_r_max, rtu_max_phase=cfg.rtu_max_phase)
+                   rtu_r_min=cfg.rtu_r_min, rtu_r_max=cfg.rtu_r_max, rtu_max_phase=cfg.rtu_max_phase,
+                   input_skip=cfg.input_skip)
         (policy_dense, policy_cell), (value_dense, value_cell) = cfg.trace_decays
         self.actor = Network(self.n_obs, n_policy_out, cfg.cell,
                              seed=int(seeds[0].generate_state(1)[0]), fused_traces=True,
@@ -590,7 +595,7 @@ _SCALARS = ("_value", "_reward_trace", "_sign", "_noise_pos", "_rs_count",
             "_rs_mean", "_rs_m2")
 # AgentConfig fields added after checkpoints existed, each with a default that reproduces the agent from
 # before it: a checkpoint without them holds an agent with those defaults
-_LATER_FIELDS = LAM_GROUPS + ("rtu_r_min", "rtu_r_max", "rtu_max_phase")
+_LATER_FIELDS = LAM_GROUPS + ("rtu_r_min", "rtu_r_max", "rtu_max_phase", "input_skip")
 
 
 def agent_arrays(agent):

@@ -60,7 +60,7 @@ class Network:
     Network(n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
     rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
     hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None,
-    rtu_r_min=0.0, rtu_r_max=1.0, rtu_max_phase=6.28)
+    rtu_r_min=0.0, rtu_r_max=1.0, rtu_max_phase=6.28, input_skip=False)
 
     hidden_activation: f of both dense hidden layers, "tanh" or "leaky_relu" (slope 0.01);
     head_layernorm: a LayerNorm (no affine) after the head's hidden Dense;
@@ -68,7 +68,10 @@ class Network:
     cell_trace_decay: the cell's (None: trace_decay). Fixed for the network's life (a helper thread's
     ``private_state`` holds a copy);
     rtu_r_min, rtu_r_max, rtu_max_phase: the RTU's initial ranges (``RTUCell``'s r_min, r_max, max_phase:
-    r² uniform on [r_min², r_max²], phase uniform on (0, max_phase)); the LRU keeps its own defaults.
+    r² uniform on [r_min², r_max²], phase uniform on (0, max_phase)); the LRU keeps its own defaults;
+    input_skip: the head's Dense reads [cell output, cell input] (m + H values: the LRU's D x term) and the
+    encoder gets its one-step gradient through both; no effect without a cell (the head reads the encoder
+    output already).
 
     Cell output sizes m: RTU 2 * n_units (real and imaginary halves), LRU 2 * n_units (Re(C h) with
     C of 2 n_units rows, the same feature count), none: the encoder output (H).
@@ -77,7 +80,7 @@ class Network:
     def __init__(self, n_obs, n_out, cell="rtu-linear", *, encoder_width=64, n_units=192, head_width=64,
                  rtu_activation="tanh", sparsity=0.9, dtype=np.float32, seed=0, fused_traces=False,
                  hidden_activation="leaky_relu", head_layernorm=True, trace_decay=0.0, cell_trace_decay=None,
-                 rtu_r_min=0.0, rtu_r_max=1.0, rtu_max_phase=6.28):
+                 rtu_r_min=0.0, rtu_r_max=1.0, rtu_max_phase=6.28, input_skip=False):
         if cell not in CELL_KINDS:
             raise ValueError(f"Network: cell must be one of {list(CELL_KINDS)}, got {cell!r}")
         cell_trace_decay = trace_decay if cell_trace_decay is None else cell_trace_decay
@@ -110,21 +113,25 @@ class Network:
             self.cell = None
             m = h
         self.n_obs, self.n_out, self.m = d, k, m
+        self.input_skip = bool(input_skip) and self.cell is not None
+        hin = m + h if self.input_skip else m   # the head's input size
 
         lay = np.zeros(D.LAY_SIZE, np.int64)
         lay[D.LAY_D], lay[D.LAY_H], lay[D.LAY_M], lay[D.LAY_H2], lay[D.LAY_K] = d, h, m, h2, k
+        lay[D.LAY_HIN], lay[D.LAY_SKIP] = hin, int(self.input_skip)
         lay[D.LAY_ACT] = D.HIDDEN_ACTIVATIONS[hidden_activation]
         lay[D.LAY_HEAD_LN] = int(self.head_layernorm)
         off = 0
-        for slot, size in ((D.LAY_P_WE, h * d), (D.LAY_P_BE, h), (D.LAY_P_WH, h2 * m), (D.LAY_P_BH, h2),
+        for slot, size in ((D.LAY_P_WE, h * d), (D.LAY_P_BE, h), (D.LAY_P_WH, h2 * hin), (D.LAY_P_BH, h2),
                            (D.LAY_P_WO, k * h2), (D.LAY_P_BO, k)):
             lay[slot] = off
             off += size
         lay[D.LAY_P_SIZE] = off
         aoff = 0
         for slot, size in ((D.LAY_A_PRE, h), (D.LAY_A_LN, h), (D.LAY_A_ENC, h), (D.LAY_A_HID, h2),
-                           (D.LAY_A_OUT, k), (D.LAY_A_DOUT, k), (D.LAY_A_DHID, h2), (D.LAY_A_DY, m),
-                           (D.LAY_A_RSTD, 1), (D.LAY_A_HLN, h2), (D.LAY_A_HRSTD, 1), (D.LAY_A_X, d)):
+                           (D.LAY_A_OUT, k), (D.LAY_A_DOUT, k), (D.LAY_A_DHID, h2), (D.LAY_A_DY, hin),
+                           (D.LAY_A_RSTD, 1), (D.LAY_A_HLN, h2), (D.LAY_A_HRSTD, 1), (D.LAY_A_X, d),
+                           (D.LAY_A_HIN, hin if self.input_skip else 0)):
             lay[slot] = aoff
             aoff += size
         lay[D.LAY_A_SIZE] = aoff
@@ -137,7 +144,7 @@ class Network:
         self.dense = {
             "enc_w": self.P[lay[D.LAY_P_WE]:lay[D.LAY_P_BE]].reshape(h, d),
             "enc_b": self.P[lay[D.LAY_P_BE]:lay[D.LAY_P_WH]],
-            "hid_w": self.P[lay[D.LAY_P_WH]:lay[D.LAY_P_BH]].reshape(h2, m),
+            "hid_w": self.P[lay[D.LAY_P_WH]:lay[D.LAY_P_BH]].reshape(h2, hin),
             "hid_b": self.P[lay[D.LAY_P_BH]:lay[D.LAY_P_WO]],
             "out_w": self.P[lay[D.LAY_P_WO]:lay[D.LAY_P_BO]].reshape(k, h2),
             "out_b": self.P[lay[D.LAY_P_BO]:off],
@@ -153,6 +160,8 @@ class Network:
         self.dout = self.A[lay[D.LAY_A_DOUT]:lay[D.LAY_A_DOUT] + k]
         self.dy = self.A[lay[D.LAY_A_DY]:lay[D.LAY_A_DY] + m]
         self.y = self.cell.y if self.cell is not None else self.enc
+        # the head's input: [y, enc] gathered by the forward with the input skip, else y itself
+        self.hin = self.A[lay[D.LAY_A_HIN]:lay[D.LAY_A_HIN] + hin] if self.input_skip else self.y
 
         # (parameter, gradient, trace) groups, flat views; four slots for the fused trace kernels
         groups = [(self.P, self.G, self.Z)]
@@ -222,7 +231,7 @@ class Network:
         self._sc = np.zeros(4, dt)
         groups = [a for g in self._groups[1:] for a in g]
         self._state_fields = (self.P, self.G, self.Z, self.A, self.lay, kind, official, vec, mat, cmat,
-                              self.y, dx, *groups, self._sc, self.zl1, self._decay)
+                              self.y, self.hin, dx, *groups, self._sc, self.zl1, self._decay)
         return NetState(*self._state_fields)
 
     def private_state(self):

@@ -338,15 +338,16 @@ class NumpyRTUStep:
 
 # ----------------------------------------------------------------------------- networks (agent)
 def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_activation="tanh",
-                                hidden_activation="tanh", head_layernorm=False):
+                                hidden_activation="tanh", head_layernorm=False, input_skip=False):
     """The agent's gradient of out_T . dout at the last step of xs, by float64 torch autograd.
 
     dense: dict enc_w (H, d), enc_b, hid_w (H2, m), hid_b, out_w (k, H2), out_b (NumPy copies of
     ``Network.dense``); cell_kind: "rtu-linear" | "rtu-nonlinear" | "lru" | "none"; cell_params: the
     cell's ``params`` copies (ignored for "none"); xs: (T, d) normalised observations of one episode;
-    dout: (k,); hidden_activation ("tanh" | "leaky_relu") and head_layernorm as in ``Network``.
-    Encoder and head get one-step gradients (the encoder outputs of steps < T are detached),
-    the cell its full-history gradient (DESIGN §3.3, §3.5). Returns (out_T, grads dict).
+    dout: (k,); hidden_activation ("tanh" | "leaky_relu"), head_layernorm and input_skip (the head reads
+    [cell output, encoder output], hid_w (H2, m + H); ignored for "none") as in ``Network``.
+    Encoder and head get one-step gradients (the encoder outputs of steps < T are detached), the cell
+    its full-history gradient (DESIGN §3.3, §3.5). Returns (out_T, grads dict).
     """
     import torch
 
@@ -402,6 +403,8 @@ def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_act
             y = cp["C_re"] @ hr - cp["C_im"] @ hi
         else:
             y = e
+    if input_skip and cell_kind != "none":
+        y = torch.cat([y, e])   # e: the last encoder output, not detached
     pre = dp["hid_w"] @ y + dp["hid_b"]
     hid = hidden(layer_norm(pre) if head_layernorm else pre)
     out = dp["out_w"] @ hid + dp["out_b"]

@@ -188,8 +188,11 @@ def _exercise_new_agent(obs_space, action_space, cfg, rng, critic_thread=False):
 def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonlinear", "lru", "none"),
                    echo=None):
     """Compile the agent's fused kernels for every cell kind, dtype and action-space kind, with tiny
-    networks (the compiled code does not depend on sizes). Returns (configurations, seconds).
-    echo: called with one line per configuration and its time (progress), or None."""
+    networks (the compiled code depends neither on sizes nor on the learner options: the input skip and
+    the trace decays are read from the network's arrays at run time, so an agent with the options runs
+    the same code; tests/controller/test_warmup.py checks that it compiles nothing). Returns
+    (configurations, seconds). echo: called with one line per configuration and its time (progress), or
+    None."""
     import gymnasium as gym
 
     from controller.agent import AgentConfig
@@ -202,7 +205,9 @@ def warm_up_agents(dtypes=("float32", "float64"), cells=("rtu-linear", "rtu-nonl
         for cell in cells:
             for action_space in (gym.spaces.Box(-1.0, 1.0, (2,), np.float32), gym.spaces.Discrete(2)):
                 kind = "Discrete" if isinstance(action_space, gym.spaces.Discrete) else "Box"
-                cfg = AgentConfig(cell=cell, dtype=dtype, n_units=2, encoder_width=2, head_width=2)
+                # the options on: every branch of the kernels runs once (the default path is the same code)
+                cfg = AgentConfig(cell=cell, dtype=dtype, n_units=2, encoder_width=2, head_width=2,
+                                  input_skip=True, lam_policy_cell=0.9, lam_value_cell=0.9)
                 _timed(echo, f"agent {cell} {dtype} {kind}",
                        lambda: _exercise_new_agent(obs_space, action_space, cfg, rng))
                 count += 1

@@ -27,8 +27,8 @@ import math
 import numpy as np
 
 from controller.kernels.dense import (
-    LAY_A_DY, LAY_A_ENC, LAY_A_OUT, LAY_H, LAY_M, encoder_backward, encoder_backward_apply, encoder_forward,
-    head_backward, head_backward_apply, head_forward,
+    LAY_A_DY, LAY_A_ENC, LAY_A_OUT, LAY_H, LAY_M, LAY_SKIP, encoder_backward, encoder_backward_apply,
+    encoder_forward, head_backward, head_backward_apply, head_forward, skip_gather, skip_grad_add,
 )
 from controller.kernels.heads import categorical_dout, categorical_sample, gaussian_dout, gaussian_sample
 from controller.kernels.jit import exact, kernel
@@ -46,7 +46,8 @@ from controller.kernels.traces import _accumulate, _apply, _apply_accumulate
 # ----------------------------------------------------------------------------- one network
 @kernel
 def net_forward(s, x):
-    """x: (d,) normalised observation -> s.A[OUT]; advances the cell state (its traces wait)."""
+    """x: (d,) normalised observation -> s.A[OUT]; advances the cell state (its traces wait). With the
+    input skip the head sees s.hin = [cell output, encoder output]."""
     encoder_forward(x, s.P, s.A, s.lay)
     kind = s.kind[0]
     h = s.lay[LAY_H]
@@ -55,15 +56,18 @@ def net_forward(s, x):
         rtu_forward(s.A[a_enc:a_enc + h], s.vec, s.mat, s.kind[1], s.kind[2], s.official[0])
     elif kind == KIND_LRU:
         lru_forward(s.A[a_enc:a_enc + h], s.vec, s.mat, s.cmat, s.y)
-    head_forward(s.y, s.P, s.A, s.lay)
+    if s.lay[LAY_SKIP]:
+        skip_gather(s.y, s.A, s.lay)
+    head_forward(s.hin, s.P, s.A, s.lay)
 
 
 @kernel
 def net_backward(s, x):
     """After net_forward(s, x) with s.A[DOUT] set: head one-step gradient, cell RTRL trace update and
-    full-history gradient, encoder one-step gradient (G and the cell's gradients overwritten)."""
+    full-history gradient, encoder one-step gradient, through the cell's input and (input skip) straight
+    from the head (G and the cell's gradients overwritten)."""
     d = s.sc[3]  # unused when not accumulating
-    head_backward(s.y, s.P, s.A, s.G, s.lay, False, d)
+    head_backward(s.hin, s.P, s.A, s.G, s.lay, False, d)
     kind = s.kind[0]
     h = s.lay[LAY_H]
     m = s.lay[LAY_M]
@@ -72,9 +76,13 @@ def net_backward(s, x):
     if kind == KIND_RTU:
         rtu_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx, s.kind[1],
                         s.kind[2], True)
+        if s.lay[LAY_SKIP]:
+            skip_grad_add(s.A, s.lay, s.dx)
         encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay, False, d)
     elif kind == KIND_LRU:
         lru_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.cmat, s.dx, True)
+        if s.lay[LAY_SKIP]:
+            skip_grad_add(s.A, s.lay, s.dx)
         encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay, False, d)
     else:
         encoder_backward(x, s.A[a_dy:a_dy + m], s.P, s.A, s.G, s.lay, False, d)
@@ -97,9 +105,11 @@ def net_backward_accumulate(s, x):
     m = s.lay[LAY_M]
     a_enc = s.lay[LAY_A_ENC]
     a_dy = s.lay[LAY_A_DY]
-    l1_dense = head_backward(s.y, s.P, s.A, s.Z, s.lay, True, d)
+    l1_dense = head_backward(s.hin, s.P, s.A, s.Z, s.lay, True, d)
     l1_cell = rtu_traces_grad_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx,
                                          s.kind[1], s.kind[2], dc)
+    if s.lay[LAY_SKIP]:
+        skip_grad_add(s.A, s.lay, s.dx)
     l1_dense += encoder_backward(x, s.dx, s.P, s.A, s.Z, s.lay, True, d)
     return _record_l1(s, l1_dense, l1_cell)
 
@@ -130,9 +140,11 @@ def _deferred_learn(s, step, cell_step, do_apply):
     m = s.lay[LAY_M]
     a_enc = s.lay[LAY_A_ENC]
     a_dy = s.lay[LAY_A_DY]
-    l1_dense = head_backward_apply(s.y, s.P, s.A, s.Z, s.lay, step, d, do_apply)
+    l1_dense = head_backward_apply(s.hin, s.P, s.A, s.Z, s.lay, step, d, do_apply)
     l1_cell = rtu_traces_grad_apply_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat,
                                                s.dx, s.kind[1], s.kind[2], cell_step, dc, do_apply)
+    if s.lay[LAY_SKIP]:
+        skip_grad_add(s.A, s.lay, s.dx)
     l1_dense += encoder_backward_apply(s.dx, s.P, s.A, s.Z, s.lay, step, d, do_apply)
     return _record_l1(s, l1_dense, l1_cell)
 

@@ -14,8 +14,10 @@ Shapes, all row-major inside ``P``:
 
 * encoder: We (H, d) at P[LAY_P_WE], be (H,) at P[LAY_P_BE]; pre = We x + be, ln = LayerNorm(pre) (no
   affine, eps ``LN_EPS``), enc = f(ln): the cell's input.
-* head: Wh (H2, m) at P[LAY_P_WH], bh (H2,); hid = f(Wh y + bh), or f(LayerNorm(Wh y + bh)) with
-  LAY_HEAD_LN; Wo (k, H2), bo (k,); out = Wo hid + bo.
+* head: Wh (H2, M) at P[LAY_P_WH], bh (H2,); hid = f(Wh y + bh), or f(LayerNorm(Wh y + bh)) with
+  LAY_HEAD_LN; Wo (k, H2), bo (k,); out = Wo hid + bo. The head's input y (M = ``lay[LAY_HIN]``) is the
+  cell output (M = m), or with the input skip (``lay[LAY_SKIP]``) [cell output, encoder output]
+  (M = m + H), copied into A[HIN] by ``skip_gather``: the LRU's D x term, through the head's Dense.
 
 Backward is the one-step gradient (DESIGN §3.3: only the cell gets full-history gradients). ``G`` is
 overwritten unless ``acc`` (then accumulated into eligibility traces). Reference: the whole network's
@@ -35,7 +37,7 @@ HIDDEN_ACTIVATIONS = {"tanh": ACT_TANH, "leaky_relu": ACT_LEAKY_RELU}
 
 LAY_D = 0          # observation size d
 LAY_H = 1          # encoder width H
-LAY_M = 2          # cell output size m (the head's input)
+LAY_M = 2          # cell output size m
 LAY_H2 = 3         # head hidden width H2
 LAY_K = 4          # head output size k
 LAY_P_WE = 5       # offsets into P / G / Z
@@ -60,7 +62,10 @@ LAY_HEAD_LN = 23   # 1: LayerNorm after the head's hidden Dense
 LAY_A_HLN = 24     # head: layer-normalised pre-activation (H2), when LAY_HEAD_LN
 LAY_A_HRSTD = 25   # head: 1 / sqrt(var + eps) of its LayerNorm (1)
 LAY_A_X = 26       # copy of the encoder's last input x (d): the deferred learning pass reads it
-LAY_SIZE = 27
+LAY_HIN = 27       # head input size M: m, or m + H with the input skip
+LAY_A_HIN = 28     # offsets into A: the head input [cell output, encoder output] (M), with the skip
+LAY_SKIP = 29      # 1: input skip, the head also sees the cell's input (the encoder output)
+LAY_SIZE = 30
 
 
 @kernel
@@ -178,10 +183,32 @@ def encoder_backward(x, genc, P, A, G, lay, acc, decay):
 
 
 @kernel
+def skip_gather(y, A, lay):
+    """The input skip's head input: A[HIN] (m + H,) = [y, A[ENC]]. y: (m,) in, the cell output."""
+    m, h = lay[LAY_M], lay[LAY_H]
+    hin = A[lay[LAY_A_HIN]:lay[LAY_A_HIN] + m + h]
+    enc = A[lay[LAY_A_ENC]:lay[LAY_A_ENC] + h]
+    for j in range(m):
+        hin[j] = y[j]
+    for j in range(h):
+        hin[m + j] = enc[j]
+
+
+@kernel
+def skip_grad_add(A, lay, genc):
+    """genc (H,) += dL/d(encoder output) along the input skip, the last H entries of A[DY] (m + H,)
+    that the head's backward wrote. In place: genc holds the cell's input gradient on entry."""
+    m, h = lay[LAY_M], lay[LAY_H]
+    dskip = A[lay[LAY_A_DY] + m:lay[LAY_A_DY] + m + h]
+    for j in range(h):
+        genc[j] += dskip[j]
+
+
+@kernel
 def head_forward(y, P, A, lay):
-    """hid = f([LayerNorm](Wh y + bh)); out = Wo hid + bo. y: (m,) in (cell output); A out (HID, OUT,
-    and HLN, HRSTD with the head LayerNorm)."""
-    m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
+    """hid = f([LayerNorm](Wh y + bh)); out = Wo hid + bo. y: (M,) in, the head input (cell output, or
+    A[HIN] with the input skip); A out (HID, OUT, and HLN, HRSTD with the head LayerNorm)."""
+    m, h2, k = lay[LAY_HIN], lay[LAY_H2], lay[LAY_K]
     wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
     bh = P[lay[LAY_P_BH]:lay[LAY_P_BH] + h2]
     wo = P[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
@@ -208,10 +235,11 @@ def head_forward(y, P, A, lay):
 
 @kernel
 def head_backward(y, P, A, G, lay, acc, decay):
-    """One-step gradient of the head for dL/dout in A[DOUT] (k,). y: (m,) the last head input.
-    Writes G (Wh, bh, Wo, bo slots), A[DHID] and A[DY] (m,) = dL/dy for the cell. acc, decay: as in
+    """One-step gradient of the head for dL/dout in A[DOUT] (k,). y: (M,) the last head input.
+    Writes G (Wh, bh, Wo, bo slots), A[DHID] and A[DY] (M,) = dL/dy (its first m entries for the cell,
+    the rest, with the input skip, for the encoder: ``skip_grad_add``). acc, decay: as in
     encoder_backward (returns the L1 norm of the written slots when acc)."""
-    m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
+    m, h2, k = lay[LAY_HIN], lay[LAY_H2], lay[LAY_K]
     wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
     wo = P[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))
     gwh = G[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
@@ -313,13 +341,13 @@ def _dense_backward_apply(w, b, zw, zb, x, g, gx, step, decay, do_apply, l1):
 @kernel
 def head_backward_apply(y, P, A, Z, lay, step, decay, do_apply):
     """The head's part of the deferred learning pass of a network whose gradient was not materialised:
-    for dL/dout in A[DOUT] (k,) and the head input y (m,) of the last forward, and for every head
+    for dL/dout in A[DOUT] (k,) and the head input y (M,) of the last forward, and for every head
     parameter w with eligibility trace z in Z: if do_apply, w <- w + step z (ObGD with the traces as
-    they are); then z <- decay z + dL/dw (one-step gradient). A[DHID] and A[DY] = dL/dy (m,) are
+    they are); then z <- decay z + dL/dw (one-step gradient). A[DHID] and A[DY] = dL/dy (M,) are
     computed with the weights before the step. One sweep over each weight row: it reads w and z once
     where ``head_backward`` + ``_apply_accumulate`` wrote and re-read a gradient array. step, decay:
     scalars of P's dtype. Returns ||z||_1 of the head slots (float64)."""
-    m, h2, k = lay[LAY_M], lay[LAY_H2], lay[LAY_K]
+    m, h2, k = lay[LAY_HIN], lay[LAY_H2], lay[LAY_K]
     wh = P[lay[LAY_P_WH]:lay[LAY_P_WH] + h2 * m].reshape((h2, m))
     bh = P[lay[LAY_P_BH]:lay[LAY_P_BH] + h2]
     wo = P[lay[LAY_P_WO]:lay[LAY_P_WO] + k * h2].reshape((k, h2))

@@ -15,7 +15,9 @@ Fields (``dtype`` = the network's float dtype; all C-contiguous):
   ``official``: int64 (1,);
 * ``vec`` (rows, n), ``mat`` (slabs, d, n), ``cmat`` (slabs, m, n): the cell's packed arrays (dummies of
   shape (1, 1) / (1, 1, 1) where the cell has none); ``y``: (m,) the cell output (the encoder output view
-  when there is no cell); ``dx``: (H,) the cell's input-gradient scratch;
+  when there is no cell); ``hin``: the head's input, ``y`` itself, or with the input skip
+  (``lay[LAY_SKIP]``) the (m + H,) view of ``A`` that the forward fills with [y, encoder output];
+  ``dx``: (H,) the cell's input-gradient scratch;
 * ``p1, g1, z1`` ... ``p3, g3, z3``: the cell's parameter groups as flat views (parameters, gradients,
   eligibility traces), empty where unused;
 * ``sc``: (4,) scratch scalars of the network dtype (lets float32 loops keep float32 step sizes);
@@ -34,7 +36,7 @@ KIND_LRU = 2
 DECAY_DENSE = 0     # decay[DECAY_DENSE]: trace decay of the encoder and head parameters (P)
 DECAY_CELL = 1      # decay[DECAY_CELL]: trace decay of the cell's parameters (groups 1-3)
 
-FIELDS = ("P", "G", "Z", "A", "lay", "kind", "official", "vec", "mat", "cmat", "y", "dx",
+FIELDS = ("P", "G", "Z", "A", "lay", "kind", "official", "vec", "mat", "cmat", "y", "hin", "dx",
           "p1", "g1", "z1", "p2", "g2", "z2", "p3", "g3", "z3", "sc", "zl1", "decay")
 
 

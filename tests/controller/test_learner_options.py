@@ -49,8 +49,10 @@ def test_trace_decays_default_to_gamma_lambda_and_reach_their_networks():
 @pytest.mark.parametrize("group", LAM_GROUPS)
 @pytest.mark.parametrize("cell, space, thread, scope", [
     ("rtu-linear", BOX, False, "network"), ("rtu-nonlinear", DISCRETE, True, "group"),
-    ("lru", BOX, False, "group"), ("none", DISCRETE, False, "network"), ("rtu-linear", BOX, True, "network")],
-    ids=["rtu-linear", "rtu-nonlinear-thread-group", "lru-group", "none", "rtu-linear-thread"])
+    ("lru", BOX, False, "group"), ("none", DISCRETE, False, "network"), ("rtu-linear", BOX, True, "network"),
+    ("rtu-linear", BOX, True, "skip")],
+    ids=["rtu-linear", "rtu-nonlinear-thread-group", "lru-group", "none", "rtu-linear-thread",
+         "rtu-linear-thread-skip"])
 def test_a_group_lambda_decays_that_group_and_nothing_else(group, cell, space, thread, scope):
     """Two agents identical but for one group's λ (0.9 against 0), gymnasium order. Up to the update
     where that group's trace first decays, both take the same steps, so every gradient is the same:
@@ -59,7 +61,8 @@ def test_a_group_lambda_decays_that_group_and_nothing_else(group, cell, space, t
     learn (its trace already holds ∇V(s₀)), for the actor the second. With cell "none" the cell's λ
     changes nothing."""
     # normalize_observations=False: a first normalised observation is 0, and so would be the first cell traces
-    kw = dict(cell=cell, dtype="float64", obgd_scope=scope, critic_thread=thread, normalize_observations=False)
+    kw = dict(cell=cell, dtype="float64", obgd_scope="network" if scope == "skip" else scope,
+              critic_thread=thread, normalize_observations=False, input_skip=scope == "skip")
     a = _agent(space, **kw, **{group: 0.9})
     b = _agent(space, **kw, **{group: 0.0})
     net = "actor" if "policy" in group else "critic"
@@ -91,6 +94,61 @@ def test_a_group_lambda_decays_that_group_and_nothing_else(group, cell, space, t
             np.testing.assert_array_equal(za[key], zb[key], err_msg=str(key))
     a.close()
     b.close()
+
+
+# ----------------------------------------------------------------------------- input skip
+def test_input_skip_must_be_a_bool():
+    with pytest.raises(ConfigError, match="input_skip"):
+        AgentConfig(input_skip=1)
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear", "lru"])
+@pytest.mark.parametrize("space", [BOX, DISCRETE], ids=["box", "discrete"])
+def test_input_skip_widens_both_heads_and_learns_alike_on_every_route(cell, space):
+    """Both heads read m + H inputs; the agent learns, in gymnasium order with and without the critic
+    thread (equal up to rounding) and in the real-time loop order; the fused credit + ObGD call equals
+    the separate calls."""
+    kw = dict(cell=cell, dtype="float64", input_skip=True)
+    agents = [_agent(space, **kw), _agent(space, critic_thread=True, **kw), _agent(space, **kw)]
+    agents[2]._fuse = False
+    for agent in agents[:1]:
+        for net in (agent.actor, agent.critic):
+            assert net.dense["hid_w"].shape == (8, 16 + 8) and net.input_skip
+    runs = []
+    for agent in agents:
+        rng = np.random.default_rng(6)
+        acts = []
+        for t in range(80):
+            acts.append(np.array(agent.act(rng.standard_normal(5)), np.float64).copy())
+            agent.learn(float(rng.standard_normal()), rng.standard_normal(5), False, t % 40 == 39)
+        agent.sync()
+        params = [p.copy() for net in (agent.actor, agent.critic) for p, _, _ in net.parameter_groups()]
+        runs.append((np.array(acts), params))
+    for acts, params in runs[1:]:
+        np.testing.assert_allclose(acts, runs[0][0], rtol=1e-9, atol=1e-12)
+        for p, q in zip(params, runs[0][1]):
+            np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-12)
+    loop = _agent(space, **kw)
+    rng = np.random.default_rng(6)
+    for t in range(40):
+        loop.act(rng.standard_normal(5))
+        loop.skip(0.1, rng.standard_normal(5), False, False) if t % 9 == 8 else \
+            loop.update(float(rng.standard_normal()), rng.standard_normal(5), False, False)
+        loop.credit()
+    assert loop.stats["updates"] == 36 and all(np.isfinite(p).all() for p, _, _ in loop.actor.parameter_groups())
+    assert not np.array_equal(runs[0][1][0], _agent(space, **kw).actor.P)   # it learned
+    agents[1].close()
+
+
+def test_input_skip_changes_nothing_for_a_feed_forward_agent():
+    a, b = _agent(cell="none", input_skip=True), _agent(cell="none")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        obs = rng.standard_normal(5)
+        np.testing.assert_array_equal(a.act(obs), b.act(obs))
+        a.learn(0.5, obs, False, False)
+        b.learn(0.5, obs, False, False)
+    np.testing.assert_array_equal(a.actor.P, b.actor.P)
 
 
 # ----------------------------------------------------------------------------- RTU initial ranges
@@ -180,7 +238,7 @@ def test_widths_are_honoured_by_both_networks_the_thread_and_checkpoints(cell, t
 @pytest.mark.parametrize("field, value", [("lam_policy_dense", 0.5), ("lam_policy_cell", 0.99),
                                           ("lam_value_dense", 0.5), ("lam_value_cell", 0.99),
                                           ("rtu_r_min", 0.5), ("rtu_r_max", 0.9), ("rtu_max_phase", 1.0),
-                                          ("encoder_width", 6), ("head_width", 6)])
+                                          ("encoder_width", 6), ("head_width", 6), ("input_skip", True)])
 def test_checkpoint_of_another_option_value_is_refused_and_the_same_one_restores(field, value, tmp_path):
     from controller.agent import load_agent, save_agent
     from controller.checkpoint import CheckpointError

@@ -41,6 +41,40 @@ def test_gradient_matches_torch_autograd(cell, hidden_activation, head_layernorm
                     assert rel_err(v, ref[k]) < 1e-9, (cell, t, k)
 
 
+@pytest.mark.parametrize("hidden_activation,head_layernorm", [("leaky_relu", True), ("tanh", False)])
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear", "lru"])
+def test_input_skip_gradient_matches_torch_autograd(cell, hidden_activation, head_layernorm, rng):
+    """input_skip: the head reads [cell output, encoder output]. Its one-step gradient (hid_w now
+    (H2, m + H)), the encoder's through both paths and the cell's full-history one equal autograd of the
+    same network, at every 10th step of a 40-step episode."""
+    net = Network(5, 3, cell, encoder_width=8, n_units=6, head_width=7, dtype=np.float64, seed=3,
+                  sparsity=0.5, hidden_activation=hidden_activation, head_layernorm=head_layernorm,
+                  input_skip=True)
+    assert net.dense["hid_w"].shape == (7, 12 + 8) and net.hin.shape == (20,)
+    dense, cellp = _copies(net)
+    xs = rng.standard_normal((40, 5))
+    for t in range(40):
+        out = net.forward(xs[t]).copy()
+        np.testing.assert_array_equal(net.hin, np.concatenate([net.y, net.enc]))
+        dout = rng.standard_normal(3)
+        net.dout[:] = dout
+        net.backward(xs[t])
+        if t % 10 == 9:
+            ref_out, ref = network_onestep_grads_torch(dense, cell, cellp, xs[:t + 1], dout,
+                                                       hidden_activation=hidden_activation,
+                                                       head_layernorm=head_layernorm, input_skip=True)
+            assert rel_err(out, ref_out) < 1e-12
+            for k, v in {**net.dense_grads, **net.cell.grads}.items():
+                assert rel_err(v, ref[k]) < 1e-9, (cell, t, k)
+
+
+def test_input_skip_changes_nothing_without_a_cell():
+    a = Network(4, 2, "none", encoder_width=6, head_width=5, seed=1, input_skip=True)
+    b = Network(4, 2, "none", encoder_width=6, head_width=5, seed=1)
+    assert not a.input_skip and a.P.size == b.P.size and a.hin is a.y
+    np.testing.assert_array_equal(a.P, b.P)
+
+
 @pytest.mark.parametrize("cell", CELL_KINDS)
 def test_forward_backward_equals_forward_then_backward(cell, rng):
     kw = dict(encoder_width=6, n_units=5, head_width=6, dtype=np.float64, seed=1,
@@ -87,12 +121,13 @@ def test_accumulate_and_apply_follow_their_formulas(rng):
         np.testing.assert_allclose(p, p_old + 0.25 * z)
 
 
+@pytest.mark.parametrize("input_skip", [False, True], ids=["", "skip"])
 @pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear"])
-def test_fused_traces_equal_backward_then_accumulate(cell, rng):
+def test_fused_traces_equal_backward_then_accumulate(cell, input_skip, rng):
     """The actor's one-pass route (gradients added straight into the traces) equals backward() followed
     by accumulate(), traces, their L1 norm and the parameters after an ObGD step alike."""
     kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=4, sparsity=0.5,
-              trace_decay=0.7, cell_trace_decay=0.6)
+              trace_decay=0.7, cell_trace_decay=0.6, input_skip=input_skip)
     two_pass = Network(4, 3, cell, **kw)
     fused = Network(4, 3, cell, fused_traces=True, **kw)
     for t in range(25):
@@ -113,15 +148,16 @@ def test_fused_traces_equal_backward_then_accumulate(cell, rng):
         fused.backward(np.zeros(4))
 
 
+@pytest.mark.parametrize("input_skip", [False, True], ids=["", "skip"])
 @pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear"])
-def test_deferred_gradient_equals_backward_then_apply_and_accumulate(cell, rng):
+def test_deferred_gradient_equals_backward_then_apply_and_accumulate(cell, input_skip, rng):
     """The critic's route: with fused traces, ``forward_backward`` only runs the forward and the next
     ``accumulate`` / ``apply_accumulate`` updates the RTRL traces and computes the gradient inside the
     ObGD pass (with the parameters before the step). It equals the two-pass route (backward writes G,
     then apply and accumulate), with separate dense and cell steps and accumulate-only steps mixed in:
     traces, their L1 norms (and shares), parameters, outputs and the cell's input gradient."""
     kw = dict(encoder_width=6, n_units=5, head_width=7, dtype=np.float64, seed=3, sparsity=0.5,
-              trace_decay=0.7, cell_trace_decay=0.8)
+              trace_decay=0.7, cell_trace_decay=0.8, input_skip=input_skip)
     two_pass = Network(4, 1, cell, **kw)
     deferred = Network(4, 1, cell, fused_traces=True, **kw)
     assert deferred.fused_traces and not two_pass.fused_traces
@@ -154,14 +190,15 @@ def test_deferred_gradient_equals_backward_then_apply_and_accumulate(cell, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("fused", [False, True], ids=["two-pass", "fused"])
 @pytest.mark.parametrize("cell", CELL_KINDS)
-def test_each_parameter_group_trace_decays_by_its_own_factor(cell, fused, dtype, rng):
+@pytest.mark.parametrize("input_skip", [False, True], ids=["", "skip"])
+def test_each_parameter_group_trace_decays_by_its_own_factor(cell, fused, dtype, input_skip, rng):
     """Oracle: with dL/dout = 0 every gradient is exactly 0, so each accumulation scales the dense
     layers' traces by exactly trace_decay and the cell's by exactly cell_trace_decay (both rounded to the
     dtype), on every route: the actor's (backward_accumulate) and the critic's (forward_backward, then
     accumulate or apply_accumulate with a zero step; with fused traces that is the deferred pass)."""
     dense, cellwise = 0.99 * 0.5, 0.99 * 0.97
     net = Network(4, 2, cell, encoder_width=6, n_units=5, head_width=7, dtype=dtype, seed=2, sparsity=0.5,
-                  fused_traces=fused, trace_decay=dense, cell_trace_decay=cellwise)
+                  fused_traces=fused, trace_decay=dense, cell_trace_decay=cellwise, input_skip=input_skip)
     assert net.trace_decays == (float(dtype(dense)), float(dtype(cellwise)))
     groups = net.parameter_groups()
     for _ in range(6):

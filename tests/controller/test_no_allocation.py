@@ -10,8 +10,10 @@ from numba import njit
 from numba.core.runtime import _nrt_python, rtsys
 
 from controller.cells import LRUCell, RTUCell
+from controller.kernels import agent_step as AS
 from controller.kernels import lru as lru_k
 from controller.kernels import rtu as rtu_k
+from controller.networks import Network
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +100,67 @@ def test_the_counters_see_allocations():
 
     one, many = _growth(allocate)
     assert one[0] >= 1 and many[0] >= 500
+
+
+@njit
+def _drive_networks(steps, actor, critic, x):
+    """A tick's network kernels (controller.kernels.agent_step), actor and critic routes."""
+    for _ in range(steps):
+        AS.net_forward(actor, x)
+        AS.net_backward_accumulate(actor, x)
+        AS.net_apply(actor, 1e-6, 1e-6, False)
+        AS.net_forward_backward(critic, x)
+        AS.net_apply(critic, 1e-6, 1e-6, True)
+        AS.net_forward_backward(critic, x)
+        AS.net_accumulate(critic)
+
+
+@pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear", "lru", "none"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_network_kernels_with_the_learner_options_allocate_nothing_per_step(cell, dtype):
+    """Input skip and separate trace decays of the dense layers and the cell: the actor's and the
+    critic's kernels still allocate nothing per step (fused traces, as in the agent)."""
+    kw = dict(encoder_width=12, n_units=8, head_width=10, dtype=dtype, fused_traces=True, input_skip=True,
+              trace_decay=0.5, cell_trace_decay=0.9)
+    actor, critic = Network(6, 4, cell, seed=0, **kw), Network(6, 1, cell, seed=1, **kw)
+    critic.dout[0] = 1.0
+    x = np.linspace(-1, 1, 6).astype(dtype)
+    actor.dout[:] = 0.1
+    one, many = _growth(lambda s: _drive_networks(s, actor.state, critic.state, x))
+    assert many == one, "allocations grow with the number of steps"
+    assert np.isfinite(actor.out).all() and np.isfinite(critic.P).all()
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["single", "critic-thread"])
+def test_agent_with_the_learner_options_allocates_no_array_per_step(thread):
+    """tests/controller/test_agent.py's tracemalloc check, with every option of issue 18 set: λ per
+    group, input skip, RTU ranges, other widths (paper-size cell)."""
+    import tracemalloc
+
+    import gymnasium as gym
+
+    from controller.agent import Agent, AgentConfig
+
+    cfg = AgentConfig(lam_policy_dense=0.5, lam_policy_cell=0.99, lam_value_dense=0.7, lam_value_cell=0.95,
+                      input_skip=True, rtu_r_min=0.5, rtu_r_max=0.99, rtu_max_phase=1.0, encoder_width=48,
+                      head_width=80)
+    agent = Agent(gym.spaces.Box(-np.inf, np.inf, (5,), np.float64), gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+                  cfg, seed=0, critic_thread=thread)
+    rng = np.random.default_rng(0)
+    obs = [rng.standard_normal(5) for _ in range(8)]
+    for t in range(50):
+        agent.act(obs[t % 8])
+        agent.learn(0.1, obs[(t + 1) % 8], False, False)
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for t in range(300):
+            agent.act(obs[t % 8])
+            agent.learn(0.1, obs[(t + 1) % 8], False, False)
+        end, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    agent.close()
+    assert peak - start < 8 * 1024, (start, peak)
+    assert end - start < 4 * 1024, (start, end)

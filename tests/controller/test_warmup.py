@@ -71,3 +71,42 @@ def test_warmup_prints_one_line_per_configuration_with_its_time(capsys):
     assert sum(line.lstrip().startswith("cell ") for line in timed) == 14
     assert sum(line.lstrip().startswith("agent ") for line in timed) == 20
     assert "numba" in out.splitlines()[0]
+
+
+def _compiled_signatures():
+    """Number of compiled signatures of every numba dispatcher in controller.kernels."""
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import controller.kernels as package
+
+    count = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"controller.kernels.{info.name}")
+        count += sum(len(obj.overloads) for obj in vars(module).values() if isinstance(obj, CPUDispatcher))
+    return count
+
+
+def test_after_warm_up_the_learner_options_compile_nothing():
+    """An agent with λ per group, the input skip, other RTU ranges and widths runs only code the warm-up
+    compiled (the real-time loop must never compile), in both call orders and with the critic thread."""
+    import gymnasium as gym
+    import numpy as np
+
+    from controller.agent import Agent, AgentConfig
+    from controller.warmup import _exercise_agent
+
+    warm_up_agents(dtypes=("float32",), cells=("rtu-linear",))
+    before = _compiled_signatures()
+    cfg = AgentConfig(lam_policy_dense=0.5, lam_policy_cell=0.99, lam_value_dense=0.7, lam_value_cell=0.95,
+                      input_skip=True, rtu_r_min=0.5, rtu_r_max=0.9, rtu_max_phase=1.0, n_units=4,
+                      encoder_width=3, head_width=5)
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float64)
+    for space in (gym.spaces.Box(-1.0, 1.0, (2,), np.float32), gym.spaces.Discrete(2)):
+        for thread in (False, True):
+            agent = Agent(obs_space, space, cfg, seed=1, critic_thread=thread)
+            _exercise_agent(agent, np.random.default_rng(1))
+            agent.close()
+    assert _compiled_signatures() == before
