@@ -77,7 +77,7 @@ class AgentConfig:
     """LayerNorm (no affine) after the head's hidden Dense, as after the encoder's (reference code)"""
     input_skip: bool = False
     """the head's Dense also reads the cell's input (the encoder output), as the LRU's D x term: the head
-    sees the observation's features directly; no effect with cell "none" (docs/agent.md, "Options")"""
+    sees the observation's features directly; no effect with cell "none" (docs/agent.md, "Learner options")"""
     rtu_activation: Literal["tanh", "relu", "identity"] = "tanh"
     rtu_r_min: float = 0.0
     """the RTU's initial |λ| = r: r² is drawn uniform on [rtu_r_min², rtu_r_max²] (RTUCell's r_min;

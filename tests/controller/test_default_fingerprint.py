@@ -9,9 +9,9 @@ is meant, say so in its commit and re-record: ``python -m tests.controller.test_
 The hashes depend on the machine code numba generates, hence on the CPU (its vector width) and on the
 numba/LLVM version: they are recorded per host CPU name, and a CPU without a record skips with the
 command that records one. They also depend on whether a process compiled its kernels or loaded them from
-numba's cache: float64 agents (and the float32 ones, at other sizes) round some reductions (LayerNorm's
-backward) differently in the two cases, because a callee's code compiled on its own and its copy inside
-a cached caller are optimised separately. So each case records both variants, and the cases run in one
+numba's cache: float64 agents round some reductions (LayerNorm's backward) differently in the two cases
+(the float32 cases here agree), presumably because a callee compiled on its own and its copy inside a
+cached caller are optimised separately. So each case records both variants, and the cases run in one
 fresh process with a cache directory of their own (``CACHE``): the first run after a source change
 compiles everything (minutes), later runs load it, and no other process mixes the two.
 """
