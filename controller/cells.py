@@ -15,6 +15,7 @@ ahead of a run).
 import numpy as np
 
 from controller.buffers import aligned_zeros
+from controller.errors import ConfigError, check, message
 from controller.kernels import layout as L
 from controller.kernels import lru as lru_k
 from controller.kernels import rtu as rtu_k
@@ -61,9 +62,9 @@ def slab_array(slabs, d, n, dtype):
 
 def _check_ring(r_min, r_max, max_phase, owner):
     if not (0.0 <= r_min < r_max <= 1.0):
-        raise ValueError(f"{owner}: need 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
-    if not max_phase > 0.0:
-        raise ValueError(f"{owner}: max_phase must be > 0 (radians), got {max_phase}")
+        raise ConfigError(message(f"{owner}.r_min, r_max", "0 <= r_min < r_max <= 1",
+                                  f"r_min={r_min}, r_max={r_max}"))
+    check(max_phase > 0.0, f"{owner}.max_phase", "a number > 0 (radians)", max_phase)
 
 
 class RTUCell:
@@ -86,12 +87,12 @@ class RTUCell:
     def __init__(self, n_in, n_hidden, variant="linear", activation="tanh", dtype=np.float64, seed=0,
                  *, official_theta_grad=False, r_min=0.0, r_max=1.0, max_phase=6.28):
         owner = "RTUCell"
-        self.n_in = positive_int(n_in, f"{owner}: n_in")
-        self.n_hidden = positive_int(n_hidden, f"{owner}: n_hidden")
+        self.n_in = positive_int(n_in, f"{owner}.n_in")
+        self.n_hidden = positive_int(n_hidden, f"{owner}.n_hidden")
         self.variant = variant
         self.activation = activation
-        self._variant = choice(variant, L.VARIANTS, f"{owner}: variant")
-        self._act = choice(activation, L.ACTIVATIONS, f"{owner}: activation")
+        self._variant = choice(variant, L.VARIANTS, f"{owner}.variant")
+        self._act = choice(activation, L.ACTIVATIONS, f"{owner}.activation")
         self.dtype = as_float_dtype(dtype, owner)
         self.official_theta_grad = bool(official_theta_grad)
         self._official = int(self.official_theta_grad)
@@ -247,9 +248,9 @@ class LRUCell:
     def __init__(self, n_in, n_hidden, n_out=None, dtype=np.float64, seed=0, *, r_min=0.0, r_max=1.0,
                  max_phase=6.28):
         owner = "LRUCell"
-        self.n_in = positive_int(n_in, f"{owner}: n_in")
-        self.n_hidden = positive_int(n_hidden, f"{owner}: n_hidden")
-        self.n_out = positive_int(self.n_hidden if n_out is None else n_out, f"{owner}: n_out")
+        self.n_in = positive_int(n_in, f"{owner}.n_in")
+        self.n_hidden = positive_int(n_hidden, f"{owner}.n_hidden")
+        self.n_out = positive_int(self.n_hidden if n_out is None else n_out, f"{owner}.n_out")
         self.dtype = as_float_dtype(dtype, owner)
         _check_ring(r_min, r_max, max_phase, owner)
         n, d, m = self.n_hidden, self.n_in, self.n_out

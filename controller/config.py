@@ -22,18 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from controller.errors import ConfigError, check  # noqa: F401  (re-exported: callers import them from here)
 
 _FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the source, the key, expected and found."""
-
-
-def check(condition, key, expected, found):
-    """Raise ConfigError('<key>: expected <expected>, found <found>') unless condition holds."""
-    if not condition:
-        raise ConfigError(f"{key}: expected {expected}, found {found!r}")
 
 
 def check_env_id(env_id, key):

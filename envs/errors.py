@@ -1,12 +1,15 @@
 """Errors raised by the ``envs`` package and the small validators that raise them.
 
-Every error is a ``ValueError`` subclass (so ``except ValueError`` keeps working) whose message names the
-parameter, the value found and the values allowed.
+Every error derives from ``controller.errors.ConfigError``, a ``ValueError`` (so ``except ValueError``
+keeps working), and the validators word their messages as the rest of the project does:
+"<where>: expected <what>, found <value>".
 """
 from __future__ import annotations
 
 import math
 import numbers
+
+from controller.errors import ConfigError, message
 
 __all__ = [
     "EnvConfigError",
@@ -20,7 +23,7 @@ __all__ = [
 ]
 
 
-class EnvConfigError(ValueError):
+class EnvConfigError(ConfigError):
     """A parameter of an environment or wrapper is out of range or of the wrong type."""
 
 
@@ -36,15 +39,20 @@ class LayoutError(EnvConfigError):
     """The base env's observation does not match the layout derived from its simulator (e.g. a custom xml_file)."""
 
 
+def _key(name, where):
+    """'<where>.<name>', or the name alone without a where."""
+    return f"{where}.{name}" if where else name
+
+
 def check_int(name: str, value, low: int, high: int | None = None, where: str = "") -> int:
     """Return ``value`` as an int if it is an integer in ``[low, high]`` (``high=None``: no upper bound)."""
-    prefix = f"{where}: " if where else ""
+    key = _key(name, where)
     allowed = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value!r} of type {type(value).__name__}")
+        raise EnvConfigError(message(key, allowed, f"{value!r} of type {type(value).__name__}"))
     value = int(value)
     if value < low or (high is not None and value > high):
-        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value}")
+        raise EnvConfigError(message(key, allowed, value))
     return value
 
 
@@ -59,40 +67,39 @@ def check_float(
     where: str = "",
 ) -> float:
     """Return ``value`` as a finite float in the interval given (bounds inclusive unless told otherwise)."""
-    prefix = f"{where}: " if where else ""
+    key = _key(name, where)
     lo_br = "[" if low_inclusive else "("
     hi_br = "]" if high_inclusive else ")"
     allowed = f"a finite number in {lo_br}{low}, {high}{hi_br}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value!r} of type {type(value).__name__}")
+        raise EnvConfigError(message(key, allowed, f"{value!r} of type {type(value).__name__}"))
     value = float(value)
     ok = math.isfinite(value)
     ok = ok and (value >= low if low_inclusive else value > low)
     ok = ok and (value <= high if high_inclusive else value < high)
     if not ok:
-        raise EnvConfigError(f"{prefix}{name} must be {allowed}; got {value!r}")
+        raise EnvConfigError(message(key, allowed, repr(value)))
     return value
 
 
 def check_choice(name: str, value, allowed, where: str = ""):
     """Return ``value`` if it is one of ``allowed``."""
-    prefix = f"{where}: " if where else ""
     if value not in tuple(allowed):
-        raise EnvConfigError(f"{prefix}{name} must be one of {list(allowed)!r}; got {value!r}")
+        raise EnvConfigError(message(_key(name, where), f"one of {list(allowed)!r}", repr(value)))
     return value
 
 
 def check_int_range(name: str, value, low: int, high: int, where: str = "") -> tuple[int, int]:
     """Return an inclusive ``(lo, hi)`` range from an integer (``lo = hi``) or a pair with
     ``low <= lo <= hi <= high``."""
-    prefix = f"{where}: " if where else ""
+    key = _key(name, where)
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise EnvConfigError(f"{prefix}{name} must be an integer or a (low, high) pair; got {value!r}")
+            raise EnvConfigError(message(key, "an integer or a (low, high) pair", repr(value)))
         lo = check_int(f"{name}[0]", value[0], low, high, where)
         hi = check_int(f"{name}[1]", value[1], low, high, where)
         if lo > hi:
-            raise EnvConfigError(f"{prefix}{name} must be a (low, high) pair with low <= high; got {value!r}")
+            raise EnvConfigError(message(key, "a (low, high) pair with low <= high", repr(value)))
         return lo, hi
     v = check_int(name, value, low, high, where)
     return v, v

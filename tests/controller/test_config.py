@@ -138,3 +138,32 @@ def test_integer_fields_refuse_what_is_not_an_integer(text):
 
     with pytest.raises(ConfigError, match="steps: expected an integer"):
         load_config(Budget, None, [f"steps={text}"])
+
+
+@pytest.mark.parametrize("raise_it, pattern", [
+    (lambda: check(False, "agent.alpha", "a finite number > 0", -1.0),
+     r"^agent\.alpha: expected a finite number > 0, found -1\.0$"),
+    (lambda: __import__("controller.validation").validation.positive_int(0, "RTUCell.n_in"),
+     r"^RTUCell\.n_in: expected a positive integer, found 0$"),
+    (lambda: __import__("envs.errors").errors.check_int("n_cues", 1, 2, 8),
+     r"^n_cues: expected an integer in \[2, 8\], found 1$"),
+    (lambda: __import__("envs.errors").errors.check_float("gamma", 2.0, 0.0, 1.0, where="returns"),
+     r"^returns\.gamma: expected a finite number in \[0\.0, 1\.0\], found 2\.0$"),
+    (lambda: __import__("envs.errors").errors.check_choice("task", "x", ("a", "b")),
+     r"^task: expected one of \['a', 'b'\], found 'x'$"),
+    (lambda: __import__("envs.errors").errors.check_int_range("delay", (5, 2), 0, 9),
+     r"^delay: expected a \(low, high\) pair with low <= high, found \(5, 2\)$"),
+])
+def test_one_error_vocabulary_and_one_exception_family(raise_it, pattern):
+    """config.check, controller.validation and envs.errors all say '<where>: expected <what>, found
+    <value>' and raise a ConfigError (a ValueError)."""
+    with pytest.raises(ConfigError, match=pattern) as err:
+        raise_it()
+    assert isinstance(err.value, ValueError)
+
+
+def test_env_errors_are_config_errors():
+    from envs.errors import EnvConfigError, LayoutError, MaskOptionError, UnknownEnvError
+
+    for cls in (EnvConfigError, LayoutError, MaskOptionError, UnknownEnvError):
+        assert issubclass(cls, ConfigError) and issubclass(cls, ValueError)
