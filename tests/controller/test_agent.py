@@ -166,10 +166,10 @@ def test_non_finite_observation_is_refused_with_a_warning_and_never_gives_a_nan_
 
 def test_wrong_observation_size_names_expected_and_given():
     agent = _agent()
-    with pytest.raises(ValueError, match=r"obs must have shape \(5,\), got \(4,\)"):
+    with pytest.raises(ValueError, match=r"Agent\.obs: expected shape \(5,\), found \(4,\)"):
         agent.act(np.zeros(4))
     agent.act(np.zeros(5))
-    with pytest.raises(ValueError, match=r"next_obs must have shape \(5,\), got \(6,\)"):
+    with pytest.raises(ValueError, match=r"Agent\.next_obs: expected shape \(5,\), found \(6,\)"):
         agent.learn(0.0, np.zeros(6), False, False)
 
 
@@ -204,6 +204,51 @@ def test_applied_action_is_the_one_credited():
     b.learn(1.0, obs, False, False, applied_action=np.clip(act_a + 0.5, -1, 1))
     assert not np.array_equal(a.actor.P, b.actor.P)
     np.testing.assert_array_equal(a.critic.P, b.critic.P)
+
+
+def test_the_loops_applied_action_is_credited_as_given_without_conversion():
+    """credit() of a float64 C-contiguous (a,) array (what controller.loop passes) hands that very array
+    to the kernel: no converted copy or reshaped view is made per tick."""
+    agent = _agent(dtype="float64")
+    applied = np.array([0.25, -1.0])
+    assert agent._head.applied(applied) is applied
+    assert agent._head.applied(None) is agent.action
+    converted = agent._head.applied([0.25, -1.0])           # a list: converted once, same values
+    assert converted is not applied and converted.dtype == np.float64
+    np.testing.assert_array_equal(converted, applied)
+    a, b = _agent(dtype="float64"), _agent(dtype="float64")
+    obs = np.ones(5)
+    for agent in (a, b):
+        agent.act(obs)
+    a.learn(1.0, obs, False, False, applied_action=applied)
+    b.learn(1.0, obs, False, False, applied_action=applied.astype(np.float32)[None, :])   # slow path
+    np.testing.assert_array_equal(a.actor.P, b.actor.P)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([0.5, np.nan]), r"Agent\.applied_action: expected finite values, found applied_action\[1\] = nan"),
+    (np.array([np.inf, 0.5]), r"Agent\.applied_action: expected finite values, found applied_action\[0\] = inf"),
+    (np.zeros(3), r"Agent\.applied_action: expected shape \(2,\), found \(3,\)"),
+    ([0.5, float("nan")], r"Agent\.applied_action: expected finite values"),
+    (np.zeros(4)[::2] + np.nan, r"Agent\.applied_action: expected finite values"),
+])
+@pytest.mark.parametrize("order", ["learn", "credit"])
+def test_a_bad_applied_action_is_refused_naming_expected_and_found(bad, message, order):
+    agent = _agent()
+    obs = np.ones(5)
+    agent.act(obs)
+    with pytest.raises(ValueError, match=message):
+        if order == "learn":
+            agent.learn(0.0, obs, False, False, applied_action=bad)
+        else:
+            agent.credit(bad)
+
+
+def test_a_discrete_applied_action_out_of_range_is_refused():
+    agent = _agent(DISCRETE)
+    agent.act(np.ones(5))
+    with pytest.raises(ValueError, match=r"Agent\.applied_action: expected an index in \[0, 3\), found 3"):
+        agent.credit(3)
 
 
 def test_loop_order_update_credit_and_skip():

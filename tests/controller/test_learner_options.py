@@ -261,7 +261,8 @@ def test_checkpoint_from_before_the_options_loads_as_their_defaults(tmp_path):
     """A checkpoint whose config lacks the fields added with these options (written before them) holds
     an agent with their defaults: it loads into a default agent and is refused by one with another
     value."""
-    from controller.agent import _LATER_FIELDS, agent_arrays, agent_meta, load_agent
+    from controller.agent import agent_arrays, agent_meta, load_agent
+    from controller.agent_checkpoint import _LATER_FIELDS
     from controller.checkpoint import CheckpointError, save_arrays
 
     a = _agent()
