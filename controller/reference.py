@@ -1,23 +1,20 @@
-"""Slow, independent references for the kernels: NumPy twins and torch-autograd BPTT (tests, benchmarks).
+"""Slow, independent NumPy twins of the kernels (tests, benchmarks); the torch-autograd references are in
+``controller.reference_torch``.
 
-Nothing here is on the real-time path. torch is imported inside the functions that need it, so importing
-this module (or ``controller``) never imports torch.
-
-NumPy twins follow DESIGN §3.2-3.4 literally, on plain dicts of arrays, with the parameters in their
-public (n, d) orientation and, by default, all four RTU w traces (no 2-matrix shortcut), so that they
-check the kernels rather than repeat them:
+Nothing here is on the real-time path. The twins follow design.md §3.2-3.4 literally, on plain dicts of
+arrays, with the parameters in their public (n, d) orientation and, by default, all four RTU w traces (no
+2-matrix shortcut), so that they check the kernels rather than repeat them:
 
 * ``rtu_reference_state(n, d, dtype)`` -> zero state + traces; ``rtu_step_reference(params, st, x, ...)``
   -> (y, st) one step forward + RTRL traces (st updated in place and returned);
   ``rtu_grad_reference(params, st, dy, ...)`` -> (grads, dx).
 * ``lru_reference_state``, ``lru_step_reference``, ``lru_grad_reference``: the same for the LRU, with
   complex NumPy arithmetic.
+* ``NumpyRTUStep``: the benchmark's NumPy baseline of one RTU step + gradient.
+* ``td_lambda_returns``: λ-returns of one episode (the traces' oracle).
 
-BPTT references (float64, torch autograd through the whole sequence, parameters fixed):
-
-* ``rtu_bptt_torch(params, xs, targets, resets, ...)`` and ``lru_bptt_torch(...)`` -> (loss, grads)
-  for L = sum_t 1/2 ||y_t - target_t||^2, where ``resets[t]`` zeroes the state before step t (an episode
-  boundary). Summing the per-step RTRL gradients of the same loss must give the same numbers.
+NaN and inf propagate through the twins as IEEE arithmetic says, as through the kernels (restricted
+fastmath keeps NaN/inf semantics, ``controller.kernels.jit``).
 """
 import numpy as np
 
@@ -46,7 +43,7 @@ def _act_slope(a, activation):
 
 # ----------------------------------------------------------------------------- RTU
 def rtu_coefficients(nu_log, theta_log, official=False):
-    """Per-unit g, phi, eta and their derivatives wrt nu_log and theta_log (DESIGN §3.3), float64."""
+    """Per-unit g, phi, eta and their derivatives wrt nu_log and theta_log (design.md §3.3), float64."""
     nu_log = np.asarray(nu_log, np.float64)
     theta_log = np.asarray(theta_log, np.float64)
     e_nu = np.exp(nu_log)
@@ -71,7 +68,7 @@ def rtu_reference_state(n, d, dtype=np.float64):
 
 def rtu_step_reference(params, st, x, variant="linear", activation="tanh", official=False,
                        two_traces=False):
-    """One RTU step: forward (DESIGN §3.2) and RTRL traces (§3.3). Updates ``st`` in place.
+    """One RTU step: forward (design.md §3.2) and RTRL traces (§3.3). Updates ``st`` in place.
 
     params: nu_log, theta_log (n,), w1, w2 (n, d). x: (d,). Returns (y (2n,), st).
     two_traces=True (linear RTU only) derives the w2 traces from the w1 traces, as the kernel does;
@@ -120,7 +117,7 @@ def rtu_step_reference(params, st, x, variant="linear", activation="tanh", offic
     st["S1_w1"], st["S2_w1"] = rotate_mat(st["S1_w1"], st["S2_w1"], ex, zero)
     if two_traces:
         if variant != "linear":
-            raise ValueError("two_traces=True holds only for the linear RTU (DESIGN §3.3)")
+            raise ValueError("two_traces=True holds only for the linear RTU (design.md §3.3)")
         st["S1_w2"], st["S2_w2"] = -st["S2_w1"], st["S1_w1"].copy()
     else:
         st["S1_w2"], st["S2_w2"] = rotate_mat(st["S1_w2"], st["S2_w2"], zero, ex)
@@ -156,43 +153,6 @@ def rtu_grad_reference(params, st, dy, variant="linear", activation="tanh", offi
     return grads, dx
 
 
-def rtu_bptt_torch(params, xs, targets, resets, variant="linear", activation="tanh"):
-    """BPTT reference: float64 torch autograd through the whole sequence with fixed parameters.
-
-    xs: (T, d), targets: (T, 2n), resets: (T,) bool (zero the state before step t).
-    Returns (loss float, grads dict of float64 arrays with the keys of params).
-    """
-    import torch
-
-    p = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in params.items()}
-    f = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}[activation]
-    e_nu = torch.exp(p["nu_log"])
-    r = torch.exp(-e_nu)
-    theta = torch.exp(p["theta_log"])
-    g = r * torch.cos(theta)
-    phi = r * torch.sin(theta)
-    eta = torch.sqrt(-torch.expm1(-2.0 * e_nu)) + ETA_EPS
-    n = g.shape[0]
-    c1 = torch.zeros(n, dtype=torch.float64)
-    c2 = torch.zeros(n, dtype=torch.float64)
-    loss = torch.zeros((), dtype=torch.float64)
-    for t in range(len(xs)):
-        if resets[t]:
-            c1 = torch.zeros(n, dtype=torch.float64)
-            c2 = torch.zeros(n, dtype=torch.float64)
-        x = torch.tensor(np.asarray(xs[t], np.float64))
-        a1 = g * c1 - phi * c2 + eta * (p["w1"] @ x)
-        a2 = g * c2 + phi * c1 + eta * (p["w2"] @ x)
-        if variant == "linear":
-            c1, c2 = a1, a2
-        else:
-            c1, c2 = f(a1), f(a2)
-        y = torch.cat([f(c1), f(c2)]) if variant == "linear" else torch.cat([c1, c2])
-        loss = loss + 0.5 * torch.sum((y - torch.tensor(np.asarray(targets[t], np.float64))) ** 2)
-    loss.backward()
-    return float(loss.detach()), {k: v.grad.numpy().copy() for k, v in p.items()}
-
-
 # ----------------------------------------------------------------------------- LRU
 def lru_reference_state(n, d):
     """Zero complex state and RTRL traces of one LRU layer."""
@@ -206,7 +166,7 @@ def _lru_lambda(params):
 
 
 def lru_step_reference(params, st, x):
-    """One LRU step (DESIGN §3.4) in complex NumPy: h, y = Re(C h), traces. Returns (y (m,), st)."""
+    """One LRU step (design.md §3.4) in complex NumPy: h, y = Re(C h), traces. Returns (y (m,), st)."""
     lam = _lru_lambda(params)
     gam = np.exp(params["gamma_log"])
     B = params["B_re"] + 1j * params["B_im"]
@@ -236,32 +196,6 @@ def lru_grad_reference(params, st, dy):
              "C_im": -np.outer(dy, np.imag(st["h"]))}
     dx = np.real((q * gam) @ B)
     return grads, dx
-
-
-def lru_bptt_torch(params, xs, targets, resets):
-    """BPTT reference for the LRU, float64 torch autograd in real arithmetic. Returns (loss, grads)."""
-    import torch
-
-    p = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in params.items()}
-    r = torch.exp(-torch.exp(p["nu_log"]))
-    th = torch.exp(p["theta_log"])
-    lr, li = r * torch.cos(th), r * torch.sin(th)
-    gam = torch.exp(p["gamma_log"])
-    n = lr.shape[0]
-    hr = torch.zeros(n, dtype=torch.float64)
-    hi = torch.zeros(n, dtype=torch.float64)
-    loss = torch.zeros((), dtype=torch.float64)
-    for t in range(len(xs)):
-        if resets[t]:
-            hr = torch.zeros(n, dtype=torch.float64)
-            hi = torch.zeros(n, dtype=torch.float64)
-        x = torch.tensor(np.asarray(xs[t], np.float64))
-        ur, ui = p["B_re"] @ x, p["B_im"] @ x
-        hr, hi = lr * hr - li * hi + gam * ur, lr * hi + li * hr + gam * ui
-        y = p["C_re"] @ hr - p["C_im"] @ hi
-        loss = loss + 0.5 * torch.sum((y - torch.tensor(np.asarray(targets[t], np.float64))) ** 2)
-    loss.backward()
-    return float(loss.detach()), {k: v.grad.numpy().copy() for k, v in p.items()}
 
 
 # ----------------------------------------------------------------------------- fair NumPy baseline
@@ -334,85 +268,6 @@ class NumpyRTUStep:
                  "w1": dc1 * sw[0] + dc2 * sw[1]}
         grads["w2"] = dc2 * sw[0] - dc1 * sw[1] if self.variant == "linear" else dc1 * sw[2] + dc2 * sw[3]
         return y, grads
-
-
-# ----------------------------------------------------------------------------- networks (agent)
-def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_activation="tanh",
-                                hidden_activation="tanh", head_layernorm=False, input_skip=False):
-    """The agent's gradient of out_T . dout at the last step of xs, by float64 torch autograd.
-
-    dense: dict enc_w (H, d), enc_b, hid_w (H2, m), hid_b, out_w (k, H2), out_b (NumPy copies of
-    ``Network.dense``); cell_kind: "rtu-linear" | "rtu-nonlinear" | "lru" | "none"; cell_params: the
-    cell's ``params`` copies (ignored for "none"); xs: (T, d) normalised observations of one episode;
-    dout: (k,); hidden_activation ("tanh" | "leaky_relu"), head_layernorm and input_skip (the head reads
-    [cell output, encoder output], hid_w (H2, m + H); ignored for "none") as in ``Network``.
-    Encoder and head get one-step gradients (the encoder outputs of steps < T are detached), the cell
-    its full-history gradient (DESIGN §3.3, §3.5). Returns (out_T, grads dict).
-    """
-    import torch
-
-    t64 = torch.float64
-    dp = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in dense.items()}
-    cp = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in cell_params.items()}
-    f = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}[rtu_activation]
-    hidden = {"tanh": torch.tanh,
-              "leaky_relu": lambda a: torch.nn.functional.leaky_relu(a, 0.01)}[hidden_activation]
-
-    def layer_norm(pre):
-        return (pre - pre.mean()) / torch.sqrt(pre.var(unbiased=False) + 1e-5)
-
-    def encoder(x):
-        return hidden(layer_norm(dp["enc_w"] @ x + dp["enc_b"]))
-
-    if cell_kind.startswith("rtu"):
-        e_nu = torch.exp(cp["nu_log"])
-        r = torch.exp(-e_nu)
-        theta = torch.exp(cp["theta_log"])
-        g, phi = r * torch.cos(theta), r * torch.sin(theta)
-        eta = torch.sqrt(-torch.expm1(-2.0 * e_nu)) + ETA_EPS
-        n = g.shape[0]
-        c1 = torch.zeros(n, dtype=t64)
-        c2 = torch.zeros(n, dtype=t64)
-    elif cell_kind == "lru":
-        r = torch.exp(-torch.exp(cp["nu_log"]))
-        th = torch.exp(cp["theta_log"])
-        lr, li = r * torch.cos(th), r * torch.sin(th)
-        gam = torch.exp(cp["gamma_log"])
-        n = lr.shape[0]
-        hr = torch.zeros(n, dtype=t64)
-        hi = torch.zeros(n, dtype=t64)
-    y = None
-    last = len(xs) - 1
-    for t, x_np in enumerate(xs):
-        x = torch.tensor(np.asarray(x_np, np.float64))
-        e = encoder(x)
-        if t < last:
-            e = e.detach()
-        if cell_kind.startswith("rtu"):
-            a1 = g * c1 - phi * c2 + eta * (cp["w1"] @ e)
-            a2 = g * c2 + phi * c1 + eta * (cp["w2"] @ e)
-            if cell_kind == "rtu-linear":
-                c1, c2 = a1, a2
-                y = torch.cat([f(c1), f(c2)])
-            else:
-                c1, c2 = f(a1), f(a2)
-                y = torch.cat([c1, c2])
-        elif cell_kind == "lru":
-            ur, ui = cp["B_re"] @ e, cp["B_im"] @ e
-            hr, hi = lr * hr - li * hi + gam * ur, lr * hi + li * hr + gam * ui
-            y = cp["C_re"] @ hr - cp["C_im"] @ hi
-        else:
-            y = e
-    if input_skip and cell_kind != "none":
-        y = torch.cat([y, e])   # e: the last encoder output, not detached
-    pre = dp["hid_w"] @ y + dp["hid_b"]
-    hid = hidden(layer_norm(pre) if head_layernorm else pre)
-    out = dp["out_w"] @ hid + dp["out_b"]
-    torch.sum(out * torch.tensor(np.asarray(dout, np.float64))).backward()
-    grads = {k: v.grad.numpy().copy() for k, v in dp.items()}
-    grads.update({k: (v.grad.numpy().copy() if v.grad is not None else np.zeros(v.shape))
-                  for k, v in cp.items()})
-    return out.detach().numpy(), grads
 
 
 def td_lambda_returns(rewards, values, gamma, lam):

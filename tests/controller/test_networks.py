@@ -1,9 +1,9 @@
-"""Network (encoder -> cell -> head): its one-step + RTRL gradient equals torch autograd (DESIGN §3.5)."""
+"""Network (encoder -> cell -> head): its one-step + RTRL gradient equals torch autograd (design.md §3.5)."""
 import numpy as np
 import pytest
 
 from controller.networks import CELL_KINDS, Network
-from controller.reference import network_onestep_grads_torch
+from controller.reference_torch import network_onestep_grads_torch
 from tests.controller.helpers import rel_err
 
 pytest.importorskip("torch")

@@ -1,11 +1,11 @@
 """RTRL is exact: with the parameters held fixed, the per-step RTRL gradients summed over a sequence
-equal torch-autograd BPTT through the whole sequence (DESIGN §3.3), in float64 to 1e-9 relative, for
+equal torch-autograd BPTT through the whole sequence (design.md §3.3), in float64 to 1e-9 relative, for
 every parameter, with an episode reset inside the sequence."""
 import numpy as np
 import pytest
 
 from controller.cells import LRUCell, RTUCell
-from controller.reference import lru_bptt_torch, rtu_bptt_torch
+from controller.reference_torch import lru_bptt_torch, rtu_bptt_torch
 from tests.controller.helpers import params_of, rel_err
 
 pytest.importorskip("torch")
