@@ -1,11 +1,9 @@
 """Cache-line-aligned array allocation for the arrays the kernels stream through.
 
 NumPy only guarantees 16-byte alignment, and large arrays come from ``mmap`` at 16 bytes past a page
-boundary, so every (d, n) slab row of an RTU cell started 16 bytes into a cache line: each vector
-load and store of the trace sweep then touched two lines. On the 2-core Zen 4 VM that made the
-paper-size float32 step+grad 6.3-7.0 µs in-kernel instead of 4.9-5.5 µs, and which of the two a
-process got depended on where the allocator put the array (docs/benchmarks.md, cell section, "What
-closed the gap").
+boundary, so every (d, n) slab row of an RTU cell would start 16 bytes into a cache line: each vector
+load and store of the trace sweep would then touch two lines, and the step's time would depend on where
+the allocator put the array (docs/benchmarks.md, cell section, "What closed the gap").
 """
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""Recurrent cells that learn with exact RTRL: RTUCell (DESIGN §3.1-3.3) and LRUCell (§3.4).
+"""Recurrent cells that learn with exact RTRL: RTUCell (design.md §3.1-3.3) and LRUCell (§3.4).
 
 A cell owns its packed arrays (``controller.kernels.layout``) and calls one fused numba kernel per
 method. Two doors:
@@ -16,18 +16,18 @@ import numpy as np
 
 from controller.buffers import aligned_zeros
 from controller.errors import ConfigError, check, message
-from controller.kernels import layout as L
+from controller.kernels import layout
 from controller.kernels import lru as lru_k
 from controller.kernels import rtu as rtu_k
 from controller.validation import as_float_dtype, check_vector, choice, positive_int
 
-_INIT_EPS = 1e-3  # init draws u ~ U(eps, 1 - eps): keeps r away from 0 and 1 (DESIGN §6 item 3)
+_INIT_EPS = 1e-3  # init draws u ~ U(eps, 1 - eps): keeps r away from 0 and 1 (design.md §6 item 3)
 
 
 def ring_init(rng, n, r_min, r_max, max_phase):
     """(nu_log, theta_log), each (n,) float64: r^2 uniform on [r_min^2, r_max^2], phase U(0, max_phase).
 
-    DESIGN §3.1: nu_log = log(-1/2 log(u (r_max^2 - r_min^2) + r_min^2)), theta_log = log(max_phase u').
+    design.md §3.1: nu_log = log(-1/2 log(u (r_max^2 - r_min^2) + r_min^2)), theta_log = log(max_phase u').
     """
     u = rng.uniform(_INIT_EPS, 1.0 - _INIT_EPS, size=n)
     nu_log = np.log(-0.5 * np.log(u * (r_max ** 2 - r_min ** 2) + r_min ** 2))
@@ -44,7 +44,7 @@ def slab_array(slabs, d, n, dtype):
     When the slab size is a multiple of the 4 KiB page (paper size: 64 x 192 x 4 B = 12 pages), the
     same element of different slabs shares its low 12 address bits, and the loads and stores that the
     trace sweep interleaves across slabs alias in the CPU's store-forwarding check (4K aliasing), which
-    measured up to 2x slower. ``pad`` (0..15 extra rows) is chosen so that the offsets between slabs
+    stalls the sweep. ``pad`` (0..15 extra rows) is chosen so that the offsets between slabs
     are spread over the page. The array starts on a cache line (``controller.buffers``), so every row
     does too when a row is a whole number of cache lines (n a multiple of 16 in float32, 8 in float64).
     """
@@ -91,34 +91,34 @@ class RTUCell:
         self.n_hidden = positive_int(n_hidden, f"{owner}.n_hidden")
         self.variant = variant
         self.activation = activation
-        self._variant = choice(variant, L.VARIANTS, f"{owner}.variant")
-        self._act = choice(activation, L.ACTIVATIONS, f"{owner}.activation")
+        self._variant = choice(variant, layout.VARIANTS, f"{owner}.variant")
+        self._act = choice(activation, layout.ACTIVATIONS, f"{owner}.activation")
         self.dtype = as_float_dtype(dtype, owner)
         self.official_theta_grad = bool(official_theta_grad)
         self._official = int(self.official_theta_grad)
         _check_ring(r_min, r_max, max_phase, owner)
         n, d = self.n_hidden, self.n_in
         self.n_out = 2 * n
-        slabs = L.RTU_MAT_SLABS_LINEAR if self._variant == L.VARIANT_LINEAR else L.RTU_MAT_SLABS_NONLINEAR
-        self.vec = aligned_zeros((L.RTU_VEC_ROWS, n), self.dtype)
+        slabs = layout.RTU_MAT_SLABS_LINEAR if self._variant == layout.VARIANT_LINEAR else layout.RTU_MAT_SLABS_NONLINEAR
+        self.vec = aligned_zeros((layout.RTU_VEC_ROWS, n), self.dtype)
         self.mat = slab_array(slabs, d, n, self.dtype)  # input-major: public (n, d) arrays are slab.T
         self.dx = aligned_zeros(d, self.dtype)  # own cache lines: the critic thread writes it
 
         rng = np.random.default_rng(seed)
         nu_log, theta_log = ring_init(rng, n, r_min, r_max, max_phase)
-        self.vec[L.RTU_NU] = nu_log
-        self.vec[L.RTU_TH] = theta_log
-        self._slab(L.RTU_W1).T[...] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))  # LeCun normal
-        self._slab(L.RTU_W2).T[...] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))
-        self.vec[L.RTU_SRC_NU:L.RTU_SRC_TH + 1] = np.nan  # coefficients stale until computed
+        self.vec[layout.RTU_NU] = nu_log
+        self.vec[layout.RTU_TH] = theta_log
+        self._slab(layout.RTU_W1).T[...] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))  # LeCun normal
+        self._slab(layout.RTU_W2).T[...] = rng.normal(0.0, 1.0 / np.sqrt(d), size=(n, d))
+        self.vec[layout.RTU_SRC_NU:layout.RTU_SRC_TH + 1] = np.nan  # coefficients stale until computed
 
-        self.params = {"nu_log": self.vec[L.RTU_NU], "theta_log": self.vec[L.RTU_TH],
-                       "w1": self._slab(L.RTU_W1).T, "w2": self._slab(L.RTU_W2).T}
-        self.grads = {"nu_log": self.vec[L.RTU_GR_NU], "theta_log": self.vec[L.RTU_GR_TH],
-                      "w1": self._slab(L.RTU_GW1).T, "w2": self._slab(L.RTU_GW2).T}
-        self.y = self.vec[L.RTU_Y1:L.RTU_Y2 + 1].reshape(-1)
+        self.params = {"nu_log": self.vec[layout.RTU_NU], "theta_log": self.vec[layout.RTU_TH],
+                       "w1": self._slab(layout.RTU_W1).T, "w2": self._slab(layout.RTU_W2).T}
+        self.grads = {"nu_log": self.vec[layout.RTU_GR_NU], "theta_log": self.vec[layout.RTU_GR_TH],
+                      "w1": self._slab(layout.RTU_GW1).T, "w2": self._slab(layout.RTU_GW2).T}
+        self.y = self.vec[layout.RTU_Y1:layout.RTU_Y2 + 1].reshape(-1)
         assert np.shares_memory(self.y, self.vec)  # rows Y1, Y2 adjacent: y is a view of length 2n
-        self.state = self.vec[L.RTU_C1:L.RTU_C2 + 1]
+        self.state = self.vec[layout.RTU_C1:layout.RTU_C2 + 1]
         self.refresh_coefficients()
 
     def _slab(self, index):
@@ -128,17 +128,17 @@ class RTUCell:
     # ------------------------------------------------------------------ lifecycle
     def reset(self):
         """Zero the state c, the saved forward values and every RTRL trace (new episode)."""
-        self.vec[L.RTU_C1:L.RTU_C2 + 1] = 0.0
-        self.vec[L.RTU_Y1:L.RTU_U2 + 1] = 0.0
-        self.vec[L.RTU_S1_NU:L.RTU_S2_TH + 1] = 0.0
-        self.vec[L.RTU_GR_NU:] = 0.0
-        self.mat[L.RTU_S1_W1:] = 0.0
+        self.vec[layout.RTU_C1:layout.RTU_C2 + 1] = 0.0
+        self.vec[layout.RTU_Y1:layout.RTU_U2 + 1] = 0.0
+        self.vec[layout.RTU_S1_NU:layout.RTU_S2_TH + 1] = 0.0
+        self.vec[layout.RTU_GR_NU:] = 0.0
+        self.mat[layout.RTU_S1_W1:] = 0.0
 
     def reset_traces(self):
         """Zero the RTRL traces only, keeping the state: truncates the gradient history here (used when
         a learning step was skipped and the traces could not follow the forward)."""
-        self.vec[L.RTU_S1_NU:L.RTU_S2_TH + 1] = 0.0
-        self.mat[L.RTU_S1_W1:] = 0.0
+        self.vec[layout.RTU_S1_NU:layout.RTU_S2_TH + 1] = 0.0
+        self.mat[layout.RTU_S1_W1:] = 0.0
 
     def refresh_coefficients(self):
         """Recompute g, phi, eta and their derivatives for units whose nu_log/theta_log changed.
@@ -154,12 +154,12 @@ class RTUCell:
 
         For the linear RTU the w2 traces are not stored: S1_w2 = -S2_w1 and S2_w2 = S1_w1.
         """
-        out = {"S1_nu_log": self.vec[L.RTU_S1_NU], "S2_nu_log": self.vec[L.RTU_S2_NU],
-               "S1_theta_log": self.vec[L.RTU_S1_TH], "S2_theta_log": self.vec[L.RTU_S2_TH],
-               "S1_w1": self._slab(L.RTU_S1_W1).T, "S2_w1": self._slab(L.RTU_S2_W1).T}
-        if self._variant == L.VARIANT_NONLINEAR:
-            out["S1_w2"] = self._slab(L.RTU_S1_W2).T
-            out["S2_w2"] = self._slab(L.RTU_S2_W2).T
+        out = {"S1_nu_log": self.vec[layout.RTU_S1_NU], "S2_nu_log": self.vec[layout.RTU_S2_NU],
+               "S1_theta_log": self.vec[layout.RTU_S1_TH], "S2_theta_log": self.vec[layout.RTU_S2_TH],
+               "S1_w1": self._slab(layout.RTU_S1_W1).T, "S2_w1": self._slab(layout.RTU_S2_W1).T}
+        if self._variant == layout.VARIANT_NONLINEAR:
+            out["S1_w2"] = self._slab(layout.RTU_S1_W2).T
+            out["S2_w2"] = self._slab(layout.RTU_S2_W2).T
         return out
 
     # ------------------------------------------------------------------ checked door
@@ -231,7 +231,7 @@ class RTUCell:
 
 
 class LRUCell:
-    """Online LRU (complex diagonal recurrence) with exact RTRL: the baseline of DESIGN §3.4.
+    """Online LRU (complex diagonal recurrence) with exact RTRL: the baseline of design.md §3.4.
 
     LRUCell(n_in, n_hidden, n_out=None, dtype=np.float64, seed=0, *, r_min=0.0, r_max=1.0,
     max_phase=6.28); n_out defaults to n_hidden.
@@ -254,32 +254,32 @@ class LRUCell:
         self.dtype = as_float_dtype(dtype, owner)
         _check_ring(r_min, r_max, max_phase, owner)
         n, d, m = self.n_hidden, self.n_in, self.n_out
-        self.vec = aligned_zeros((L.LRU_VEC_ROWS, n), self.dtype)
-        self.mat = slab_array(L.LRU_MAT_SLABS, d, n, self.dtype)  # input-major: public (n, d) = slab.T
-        self.cmat = aligned_zeros((L.LRU_CMAT_SLABS, m, n), self.dtype)
+        self.vec = aligned_zeros((layout.LRU_VEC_ROWS, n), self.dtype)
+        self.mat = slab_array(layout.LRU_MAT_SLABS, d, n, self.dtype)  # input-major: public (n, d) = slab.T
+        self.cmat = aligned_zeros((layout.LRU_CMAT_SLABS, m, n), self.dtype)
         self.y = np.zeros(m, self.dtype)
         self.dx = aligned_zeros(d, self.dtype)  # own cache lines: the critic thread writes it
 
         rng = np.random.default_rng(seed)
         nu_log, theta_log = ring_init(rng, n, r_min, r_max, max_phase)
-        self.vec[L.LRU_NU] = nu_log
-        self.vec[L.LRU_TH] = theta_log
-        self.vec[L.LRU_GLOG] = 0.5 * np.log(-np.expm1(-2.0 * np.exp(nu_log)))  # log sqrt(1 - |lambda|^2)
-        self._slab(L.LRU_B_RE).T[...] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
-        self._slab(L.LRU_B_IM).T[...] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
-        self.cmat[L.LRU_C_RE] = rng.normal(0.0, np.sqrt(0.5 / n), size=(m, n))
-        self.cmat[L.LRU_C_IM] = rng.normal(0.0, np.sqrt(0.5 / n), size=(m, n))
-        self.vec[L.LRU_SRC_NU:L.LRU_SRC_GLOG + 1] = np.nan
+        self.vec[layout.LRU_NU] = nu_log
+        self.vec[layout.LRU_TH] = theta_log
+        self.vec[layout.LRU_GLOG] = 0.5 * np.log(-np.expm1(-2.0 * np.exp(nu_log)))  # log sqrt(1 - |lambda|^2)
+        self._slab(layout.LRU_B_RE).T[...] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
+        self._slab(layout.LRU_B_IM).T[...] = rng.normal(0.0, np.sqrt(0.5 / d), size=(n, d))
+        self.cmat[layout.LRU_C_RE] = rng.normal(0.0, np.sqrt(0.5 / n), size=(m, n))
+        self.cmat[layout.LRU_C_IM] = rng.normal(0.0, np.sqrt(0.5 / n), size=(m, n))
+        self.vec[layout.LRU_SRC_NU:layout.LRU_SRC_GLOG + 1] = np.nan
 
-        self.params = {"nu_log": self.vec[L.LRU_NU], "theta_log": self.vec[L.LRU_TH],
-                       "gamma_log": self.vec[L.LRU_GLOG],
-                       "B_re": self._slab(L.LRU_B_RE).T, "B_im": self._slab(L.LRU_B_IM).T,
-                       "C_re": self.cmat[L.LRU_C_RE], "C_im": self.cmat[L.LRU_C_IM]}
-        self.grads = {"nu_log": self.vec[L.LRU_GR_NU], "theta_log": self.vec[L.LRU_GR_TH],
-                      "gamma_log": self.vec[L.LRU_GR_GLOG],
-                      "B_re": self._slab(L.LRU_GB_RE).T, "B_im": self._slab(L.LRU_GB_IM).T,
-                      "C_re": self.cmat[L.LRU_GC_RE], "C_im": self.cmat[L.LRU_GC_IM]}
-        self.state = self.vec[L.LRU_H_RE:L.LRU_H_IM + 1]
+        self.params = {"nu_log": self.vec[layout.LRU_NU], "theta_log": self.vec[layout.LRU_TH],
+                       "gamma_log": self.vec[layout.LRU_GLOG],
+                       "B_re": self._slab(layout.LRU_B_RE).T, "B_im": self._slab(layout.LRU_B_IM).T,
+                       "C_re": self.cmat[layout.LRU_C_RE], "C_im": self.cmat[layout.LRU_C_IM]}
+        self.grads = {"nu_log": self.vec[layout.LRU_GR_NU], "theta_log": self.vec[layout.LRU_GR_TH],
+                      "gamma_log": self.vec[layout.LRU_GR_GLOG],
+                      "B_re": self._slab(layout.LRU_GB_RE).T, "B_im": self._slab(layout.LRU_GB_IM).T,
+                      "C_re": self.cmat[layout.LRU_GC_RE], "C_im": self.cmat[layout.LRU_GC_IM]}
+        self.state = self.vec[layout.LRU_H_RE:layout.LRU_H_IM + 1]
         self.refresh_coefficients()
 
     def _slab(self, index):
@@ -288,14 +288,14 @@ class LRUCell:
 
     def reset(self):
         """Zero the state h, the saved forward values, the output and every RTRL trace."""
-        self.vec[L.LRU_H_RE:L.LRU_E_G_IM + 1] = 0.0
-        self.mat[L.LRU_EB_RE:L.LRU_EB_IM + 1] = 0.0
+        self.vec[layout.LRU_H_RE:layout.LRU_E_G_IM + 1] = 0.0
+        self.mat[layout.LRU_EB_RE:layout.LRU_EB_IM + 1] = 0.0
         self.y[:] = 0.0
 
     def reset_traces(self):
         """Zero the RTRL traces only, keeping the state (see RTUCell.reset_traces)."""
-        self.vec[L.LRU_E_LAM_RE:L.LRU_E_G_IM + 1] = 0.0
-        self.mat[L.LRU_EB_RE:L.LRU_EB_IM + 1] = 0.0
+        self.vec[layout.LRU_E_LAM_RE:layout.LRU_E_G_IM + 1] = 0.0
+        self.mat[layout.LRU_EB_RE:layout.LRU_EB_IM + 1] = 0.0
 
     def refresh_coefficients(self):
         """Recompute lambda and gamma for units whose parameters changed (optional; kernels do it lazily)."""
@@ -304,9 +304,9 @@ class LRUCell:
     @property
     def traces(self):
         """RTRL traces as views: complex dh/dlambda, dh/dgamma (n,) and dh/dB (n, d), as re/im pairs."""
-        return {"e_lambda_re": self.vec[L.LRU_E_LAM_RE], "e_lambda_im": self.vec[L.LRU_E_LAM_IM],
-                "e_gamma_re": self.vec[L.LRU_E_G_RE], "e_gamma_im": self.vec[L.LRU_E_G_IM],
-                "e_B_re": self._slab(L.LRU_EB_RE).T, "e_B_im": self._slab(L.LRU_EB_IM).T}
+        return {"e_lambda_re": self.vec[layout.LRU_E_LAM_RE], "e_lambda_im": self.vec[layout.LRU_E_LAM_IM],
+                "e_gamma_re": self.vec[layout.LRU_E_G_RE], "e_gamma_im": self.vec[layout.LRU_E_G_IM],
+                "e_B_re": self._slab(layout.LRU_EB_RE).T, "e_B_im": self._slab(layout.LRU_EB_IM).T}
 
     def _check_x(self, x):
         check_vector(x, self.n_in, self.dtype, "x", "LRUCell")

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 from controller.buffers import aligned_zeros
-from controller.kernels import worker as W
+from controller.kernels import worker
 from controller.kernels.agent_step import ARGS_SIZE, CTL_SIZE
 
 
@@ -57,7 +57,7 @@ class CriticThread:
 
     def __init__(self, make_state, obs_stats, x_next, n_obs, name="rtu-critic"):
         # Each on cache lines of its own: the helper polls ctl, and any other array sharing its line
-        # would bounce between the cores at every write (measured: the whole tick 3x slower at random).
+        # would bounce between the cores at every write.
         self.ctl = aligned_zeros(CTL_SIZE, np.int64)
         self.args = aligned_zeros(ARGS_SIZE, np.float64)
         self.obs = aligned_zeros(n_obs, np.float64)   # the helper's copy of the observation to evaluate
@@ -68,24 +68,24 @@ class CriticThread:
                                                              obs_stats, x_next), name=name, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not W.is_ready(self.ctl):
+        while not worker.is_ready(self.ctl):
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("CriticThread: the helper thread did not start")
             time.sleep(0.001)
-        W.wait_done(self.ctl, 0)                 # compiled now, not at the first learn
-        W.stop.compile((numba.typeof(self.ctl),))  # nor at shutdown
+        worker.wait_done(self.ctl, 0)                 # compiled now, not at the first learn
+        worker.stop.compile((numba.typeof(self.ctl),))  # nor at shutdown
         self._finalizer = weakref.finalize(self, _stop, self._thread, self.ctl)
 
     def submit(self, step, cell_step, accumulate):
         """Hand the pass ``net_apply(critic, step, cell_step, accumulate)`` to the helper."""
         self.wait()
-        self.submitted(W.submit(self.ctl, self.args, step, cell_step, accumulate))
+        self.submitted(worker.submit(self.ctl, self.args, step, cell_step, accumulate))
 
     def observe(self, obs, normalize):
         """``critic_observe`` of obs (float64 (n_obs,)) on the helper, waited for: returns (first
         non-finite index or -1, V(obs)). The observation statistics are read, not updated."""
         self.wait()
-        bad, value = W.observe(self.ctl, self.args, obs, self.obs, normalize)
+        bad, value = worker.observe(self.ctl, self.args, obs, self.obs, normalize)
         self._request += 1
         return bad, value
 
@@ -98,7 +98,7 @@ class CriticThread:
     def wait(self):
         """Return once the helper has finished every pass handed over; its writes are then visible."""
         if self.pending:
-            W.wait_done(self.ctl, self._request)
+            worker.wait_done(self.ctl, self._request)
             self.pending = False
 
     @property
@@ -114,9 +114,9 @@ class CriticThread:
 def _serve(make_state, ctl, args, obs, obs_stats, x_next):
     """The helper thread: build its own NetState (``Network.private_state``: allocated by this thread, so
     no cache line of it is shared with the main thread), then serve requests until stopped."""
-    W.serve(make_state(), ctl, args, obs, obs_stats, x_next)
+    worker.serve(make_state(), ctl, args, obs, obs_stats, x_next)
 
 
 def _stop(thread, ctl):
-    W.stop(ctl)
+    worker.stop(ctl)
     thread.join()

@@ -1,4 +1,4 @@
-"""One network of the streaming agent: encoder -> recurrent cell -> head (DESIGN §3.5).
+"""One network of the streaming agent: encoder -> recurrent cell -> head (design.md §3.5).
 
 ``Network`` owns every array of one network, allocated once: the flat dense parameters ``P``, their
 one-step gradients ``G`` and eligibility traces ``Z`` (layout: ``controller.kernels.dense``), the
@@ -10,7 +10,7 @@ sequences of kernel calls with no allocation:
   cell's RTRL traces wait for ``backward`` (the action path does forward work only).
 * ``backward(x)``: after ``forward(x)`` and with dL/dout written into ``dout``: RTRL trace update of the
   cell, then the gradient of every parameter: one-step for encoder and head, full history for the cell
-  (DESIGN §3.3). Gradients are overwritten.
+  (design.md §3.3). Gradients are overwritten.
 * ``accumulate()``: z <- decay z + g for every parameter, with the decay of its group (``trace_decay``:
   the dense layers', ``cell_trace_decay``: the cell's, fixed at construction); returns ||z||_1 and
   records the dense layers' and the cell's shares in ``zl1`` (2,).
@@ -32,11 +32,10 @@ import numpy as np
 
 from controller.buffers import aligned_zeros
 from controller.cells import LRUCell, RTUCell
-from controller.kernels import dense as D
-from controller.kernels import layout as L
-from controller.kernels import agent_step as AS
+from controller.kernels import agent_step, dense, layout
 from controller.kernels.netstate import (
-    DECAY_CELL, DECAY_DENSE, FIELDS, KIND_LRU, KIND_NONE, KIND_RTU, NetState,
+    CODE_ACTIVATION, CODE_CELL, CODE_FUSED_TRACES, CODE_VARIANT, CODES, DECAY_CELL, DECAY_DENSE, FIELDS,
+    KIND_LRU, KIND_NONE, KIND_RTU, SC_SIZE, NetState,
 )
 
 CELL_KINDS = ("rtu-linear", "rtu-nonlinear", "lru", "none")
@@ -87,8 +86,8 @@ class Network:
         for name, value in (("trace_decay", trace_decay), ("cell_trace_decay", cell_trace_decay)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Network: {name} must be in [0, 1], got {value!r}")
-        if hidden_activation not in D.HIDDEN_ACTIVATIONS:
-            raise ValueError(f"Network: hidden_activation must be one of {list(D.HIDDEN_ACTIVATIONS)}, "
+        if hidden_activation not in dense.HIDDEN_ACTIVATIONS:
+            raise ValueError(f"Network: hidden_activation must be one of {list(dense.HIDDEN_ACTIVATIONS)}, "
                              f"got {hidden_activation!r}")
         self.hidden_activation = hidden_activation
         self.head_layernorm = bool(head_layernorm)
@@ -116,25 +115,25 @@ class Network:
         self.input_skip = bool(input_skip) and self.cell is not None
         hin = m + h if self.input_skip else m   # the head's input size
 
-        lay = np.zeros(D.LAY_SIZE, np.int64)
-        lay[D.LAY_D], lay[D.LAY_H], lay[D.LAY_M], lay[D.LAY_H2], lay[D.LAY_K] = d, h, m, h2, k
-        lay[D.LAY_HIN], lay[D.LAY_SKIP] = hin, int(self.input_skip)
-        lay[D.LAY_ACT] = D.HIDDEN_ACTIVATIONS[hidden_activation]
-        lay[D.LAY_HEAD_LN] = int(self.head_layernorm)
+        lay = np.zeros(dense.LAY_SIZE, np.int64)
+        lay[dense.LAY_D], lay[dense.LAY_H], lay[dense.LAY_M], lay[dense.LAY_H2], lay[dense.LAY_K] = d, h, m, h2, k
+        lay[dense.LAY_HIN], lay[dense.LAY_SKIP] = hin, int(self.input_skip)
+        lay[dense.LAY_ACT] = dense.HIDDEN_ACTIVATIONS[hidden_activation]
+        lay[dense.LAY_HEAD_LN] = int(self.head_layernorm)
         off = 0
-        for slot, size in ((D.LAY_P_WE, h * d), (D.LAY_P_BE, h), (D.LAY_P_WH, h2 * hin), (D.LAY_P_BH, h2),
-                           (D.LAY_P_WO, k * h2), (D.LAY_P_BO, k)):
+        for slot, size in ((dense.LAY_P_WE, h * d), (dense.LAY_P_BE, h), (dense.LAY_P_WH, h2 * hin), (dense.LAY_P_BH, h2),
+                           (dense.LAY_P_WO, k * h2), (dense.LAY_P_BO, k)):
             lay[slot] = off
             off += size
-        lay[D.LAY_P_SIZE] = off
+        lay[dense.LAY_P_SIZE] = off
         aoff = 0
-        for slot, size in ((D.LAY_A_PRE, h), (D.LAY_A_LN, h), (D.LAY_A_ENC, h), (D.LAY_A_HID, h2),
-                           (D.LAY_A_OUT, k), (D.LAY_A_DOUT, k), (D.LAY_A_DHID, h2), (D.LAY_A_DY, hin),
-                           (D.LAY_A_RSTD, 1), (D.LAY_A_HLN, h2), (D.LAY_A_HRSTD, 1), (D.LAY_A_X, d),
-                           (D.LAY_A_HIN, hin if self.input_skip else 0)):
+        for slot, size in ((dense.LAY_A_PRE, h), (dense.LAY_A_LN, h), (dense.LAY_A_ENC, h), (dense.LAY_A_HID, h2),
+                           (dense.LAY_A_OUT, k), (dense.LAY_A_DOUT, k), (dense.LAY_A_DHID, h2), (dense.LAY_A_DY, hin),
+                           (dense.LAY_A_RSTD, 1), (dense.LAY_A_HLN, h2), (dense.LAY_A_HRSTD, 1), (dense.LAY_A_X, d),
+                           (dense.LAY_A_HIN, hin if self.input_skip else 0)):
             lay[slot] = aoff
             aoff += size
-        lay[D.LAY_A_SIZE] = aoff
+        lay[dense.LAY_A_SIZE] = aoff
         self.lay = lay
         self.P = aligned_zeros(off, self.dtype)
         self.G = aligned_zeros(off, self.dtype)
@@ -142,12 +141,12 @@ class Network:
         self.A = aligned_zeros(aoff, self.dtype)
 
         self.dense = {
-            "enc_w": self.P[lay[D.LAY_P_WE]:lay[D.LAY_P_BE]].reshape(h, d),
-            "enc_b": self.P[lay[D.LAY_P_BE]:lay[D.LAY_P_WH]],
-            "hid_w": self.P[lay[D.LAY_P_WH]:lay[D.LAY_P_BH]].reshape(h2, hin),
-            "hid_b": self.P[lay[D.LAY_P_BH]:lay[D.LAY_P_WO]],
-            "out_w": self.P[lay[D.LAY_P_WO]:lay[D.LAY_P_BO]].reshape(k, h2),
-            "out_b": self.P[lay[D.LAY_P_BO]:off],
+            "enc_w": self.P[lay[dense.LAY_P_WE]:lay[dense.LAY_P_BE]].reshape(h, d),
+            "enc_b": self.P[lay[dense.LAY_P_BE]:lay[dense.LAY_P_WH]],
+            "hid_w": self.P[lay[dense.LAY_P_WH]:lay[dense.LAY_P_BH]].reshape(h2, hin),
+            "hid_b": self.P[lay[dense.LAY_P_BH]:lay[dense.LAY_P_WO]],
+            "out_w": self.P[lay[dense.LAY_P_WO]:lay[dense.LAY_P_BO]].reshape(k, h2),
+            "out_b": self.P[lay[dense.LAY_P_BO]:off],
         }
         self.dense_grads = {name: self.G[_span(self.P, v)].reshape(v.shape) for name, v in self.dense.items()}
         for name in ("enc_w", "hid_w", "out_w"):
@@ -155,37 +154,37 @@ class Network:
             sparse_init(rng, w, sparsity)
             self.dense[name][...] = w
 
-        self.enc = self.A[lay[D.LAY_A_ENC]:lay[D.LAY_A_ENC] + h]
-        self.out = self.A[lay[D.LAY_A_OUT]:lay[D.LAY_A_OUT] + k]
-        self.dout = self.A[lay[D.LAY_A_DOUT]:lay[D.LAY_A_DOUT] + k]
-        self.dy = self.A[lay[D.LAY_A_DY]:lay[D.LAY_A_DY] + m]
+        self.enc = self.A[lay[dense.LAY_A_ENC]:lay[dense.LAY_A_ENC] + h]
+        self.out = self.A[lay[dense.LAY_A_OUT]:lay[dense.LAY_A_OUT] + k]
+        self.dout = self.A[lay[dense.LAY_A_DOUT]:lay[dense.LAY_A_DOUT] + k]
+        self.dy = self.A[lay[dense.LAY_A_DY]:lay[dense.LAY_A_DY] + m]
         self.y = self.cell.y if self.cell is not None else self.enc
         # the head's input: [y, enc] gathered by the forward with the input skip, else y itself
-        self.hin = self.A[lay[D.LAY_A_HIN]:lay[D.LAY_A_HIN] + hin] if self.input_skip else self.y
+        self.hin = self.A[lay[dense.LAY_A_HIN]:lay[dense.LAY_A_HIN] + hin] if self.input_skip else self.y
 
         # (parameter, gradient, trace) groups, flat views; four slots for the fused trace kernels
         groups = [(self.P, self.G, self.Z)]
         if isinstance(self.cell, RTUCell) and self.fused_traces:
             c = self.cell
             none = np.zeros(0, self.dtype)
-            groups.append((c.vec[L.RTU_NU:L.RTU_TH + 1].reshape(-1), none,
-                           c.vec[L.RTU_GR_NU:L.RTU_GR_TH + 1].reshape(-1)))
-            groups.append((c.mat[L.RTU_W1:L.RTU_W2 + 1].reshape(-1), none,
-                           c.mat[L.RTU_GW1:L.RTU_GW2 + 1].reshape(-1)))
+            groups.append((c.vec[layout.RTU_NU:layout.RTU_TH + 1].reshape(-1), none,
+                           c.vec[layout.RTU_GR_NU:layout.RTU_GR_TH + 1].reshape(-1)))
+            groups.append((c.mat[layout.RTU_W1:layout.RTU_W2 + 1].reshape(-1), none,
+                           c.mat[layout.RTU_GW1:layout.RTU_GW2 + 1].reshape(-1)))
         elif isinstance(self.cell, RTUCell):
             c = self.cell
-            groups.append((c.vec[L.RTU_NU:L.RTU_TH + 1].reshape(-1),
-                           c.vec[L.RTU_GR_NU:L.RTU_GR_TH + 1].reshape(-1)))
-            groups.append((c.mat[L.RTU_W1:L.RTU_W2 + 1].reshape(-1),
-                           c.mat[L.RTU_GW1:L.RTU_GW2 + 1].reshape(-1)))
+            groups.append((c.vec[layout.RTU_NU:layout.RTU_TH + 1].reshape(-1),
+                           c.vec[layout.RTU_GR_NU:layout.RTU_GR_TH + 1].reshape(-1)))
+            groups.append((c.mat[layout.RTU_W1:layout.RTU_W2 + 1].reshape(-1),
+                           c.mat[layout.RTU_GW1:layout.RTU_GW2 + 1].reshape(-1)))
         elif isinstance(self.cell, LRUCell):
             c = self.cell
-            groups.append((c.vec[L.LRU_NU:L.LRU_GLOG + 1].reshape(-1),
-                           c.vec[L.LRU_GR_NU:L.LRU_GR_GLOG + 1].reshape(-1)))
-            groups.append((c.mat[L.LRU_B_RE:L.LRU_B_IM + 1].reshape(-1),
-                           c.mat[L.LRU_GB_RE:L.LRU_GB_IM + 1].reshape(-1)))
-            groups.append((c.cmat[L.LRU_C_RE:L.LRU_C_IM + 1].reshape(-1),
-                           c.cmat[L.LRU_GC_RE:L.LRU_GC_IM + 1].reshape(-1)))
+            groups.append((c.vec[layout.LRU_NU:layout.LRU_GLOG + 1].reshape(-1),
+                           c.vec[layout.LRU_GR_NU:layout.LRU_GR_GLOG + 1].reshape(-1)))
+            groups.append((c.mat[layout.LRU_B_RE:layout.LRU_B_IM + 1].reshape(-1),
+                           c.mat[layout.LRU_GB_RE:layout.LRU_GB_IM + 1].reshape(-1)))
+            groups.append((c.cmat[layout.LRU_C_RE:layout.LRU_C_IM + 1].reshape(-1),
+                           c.cmat[layout.LRU_GC_RE:layout.LRU_GC_IM + 1].reshape(-1)))
         full = []
         for i, g in enumerate(groups):
             p, gr = g[0], g[1]
@@ -213,22 +212,22 @@ class Network:
         """The NetState StructRef over this network's arrays (no copies): what the fused kernels take."""
         c = self.cell
         dt = self.dtype
-        kind = np.zeros(4, np.int64)
-        kind[3] = int(self.fused_traces)
+        kind = np.zeros(CODES, np.int64)
+        kind[CODE_FUSED_TRACES] = int(self.fused_traces)
         official = np.zeros(1, np.int64)
         vec, mat, cmat = np.zeros((1, 1), dt), np.zeros((1, 1, 1), dt), np.zeros((1, 1, 1), dt)
-        dx = aligned_zeros(self.lay[D.LAY_H], dt)
+        dx = aligned_zeros(self.lay[dense.LAY_H], dt)
         if isinstance(c, RTUCell):
-            kind[:3] = KIND_RTU, c._variant, c._act
+            kind[CODE_CELL], kind[CODE_VARIANT], kind[CODE_ACTIVATION] = KIND_RTU, c._variant, c._act
             official[0] = c._official
             vec, mat, dx = c.vec, c.mat, c.dx
         elif isinstance(c, LRUCell):
-            kind[0] = KIND_LRU
+            kind[CODE_CELL] = KIND_LRU
             vec, mat, cmat, dx = c.vec, c.mat, c.cmat, c.dx
         else:
-            kind[0] = KIND_NONE
+            kind[CODE_CELL] = KIND_NONE
         self._kind, self._official = kind, official
-        self._sc = np.zeros(4, dt)
+        self._sc = np.zeros(SC_SIZE, dt)
         groups = [a for g in self._groups[1:] for a in g]
         self._state_fields = (self.P, self.G, self.Z, self.A, self.lay, kind, official, vec, mat, cmat,
                               self.y, self.hin, dx, *groups, self._sc, self.zl1, self._decay)
@@ -239,7 +238,7 @@ class Network:
         helper, controller.critic_thread): built by the calling thread, so that the struct, its
         reference counts and copies of the small read-only arrays (lay, kind, official, decay) and its own
         scratch ``sc`` come from that thread's allocator and share no cache line with the structures
-        the main thread keeps touching. (Shared lines made the helper's pass 5-7x slower, at random.)"""
+        the main thread keeps touching (a shared line bounces between the two cores at every write)."""
         fields = list(self._state_fields)
         for name in ("lay", "kind", "official", "sc", "decay"):
             i = FIELDS.index(name)
@@ -251,37 +250,37 @@ class Network:
     def forward(self, x):
         """x: (d,) normalised observation of the network's dtype -> out (k,) view. Advances the cell;
         its RTRL traces wait for ``backward``."""
-        AS.net_forward(self.state, x)
+        agent_step.net_forward(self.state, x)
         return self.out
 
     def backward(self, x):
         """Gradients of out . dout for the last forward(x) (dout written by the caller); RTRL update."""
         self._not_fused("backward")
-        AS.net_backward(self.state, x)
+        agent_step.net_backward(self.state, x)
 
     def backward_accumulate(self, x):
         """``backward(x)`` then ``accumulate()`` after ``forward(x)``; with ``fused_traces`` in one
         pass that never materialises the gradient. Returns ||z||_1."""
-        return AS.net_backward_accumulate(self.state, x)
+        return agent_step.net_backward_accumulate(self.state, x)
 
     def forward_backward(self, x):
         """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic).
         With ``fused_traces`` the gradient is deferred: only the RTRL traces follow the forward, and
         the next ``accumulate`` or ``apply_accumulate`` computes the gradient (of the dout set now) as
         it streams through the parameters and traces, so no gradient array is written or read."""
-        AS.net_forward_backward(self.state, x)
+        agent_step.net_forward_backward(self.state, x)
         return self.out
 
     def accumulate(self):
         """z <- decay z + g over all parameters (decay: ``trace_decay`` for the dense layers', the cell's
         own for the cell's); returns ||z||_1 (float). With ``fused_traces``, g is the deferred gradient of
         the last ``forward_backward``."""
-        return AS.net_accumulate(self.state)
+        return agent_step.net_accumulate(self.state)
 
     def apply_accumulate(self, step, cell_step=None):
         """``apply(step, cell_step)`` then ``accumulate()`` in one pass (the critic's order: the step uses
         the traces before they take the new gradient). Returns ||z||_1."""
-        return AS.net_apply(self.state, step, step if cell_step is None else cell_step, True)
+        return agent_step.net_apply(self.state, step, step if cell_step is None else cell_step, True)
 
     def _not_fused(self, what):
         if self.fused_traces:
@@ -291,7 +290,7 @@ class Network:
     def apply(self, step, cell_step=None):
         """w <- w + step z over the dense layers and w <- w + cell_step z over the cell (default: step);
         refreshes the cell's coefficients off the action path."""
-        AS.net_apply(self.state, step, step if cell_step is None else cell_step, False)
+        agent_step.net_apply(self.state, step, step if cell_step is None else cell_step, False)
 
     def reset_state(self):
         """Zero the cell's state and RTRL traces (new episode)."""
@@ -319,9 +318,9 @@ class Network:
     def trace_norms(self):
         """(||z||_1 of the dense layers, ||z||_1 of the cell) of the current eligibility traces, by NumPy:
         what the kernels record in ``zl1``, up to summation order (float64 (2,) array)."""
-        dense = float(np.abs(self.Z).sum(dtype=np.float64))
+        dense_l1 = float(np.abs(self.Z).sum(dtype=np.float64))
         cell = sum(float(np.abs(z).sum(dtype=np.float64)) for _, _, z in self._groups[1:])
-        return np.array([dense, cell])
+        return np.array([dense_l1, cell])
 
     def parameter_groups(self):
         """List of (parameters, gradients, eligibility traces) flat views, in kernel order."""

@@ -1,4 +1,4 @@
-"""Compile every cell kernel before a run (DESIGN §6 item 6: numba's cache is per machine).
+"""Compile every cell kernel before a run (design.md §6 item 6: numba's cache is per machine).
 
 ``warm_up_cells()`` builds tiny cells of every variant, activation and dtype and calls each of their
 methods once, so that the first real tick finds the machine code ready (from numba's on-disk cache
@@ -52,10 +52,10 @@ def kernels_cached(dtype, discrete, protocol="gymnasium"):
     ("float32" / "float64"), Discrete (``discrete``) or Box actions, and one calling order:
     "gymnasium" (act / learn), "loop" (act / update / skip / credit, controller.loop) or "critic_thread".
     True: a run loads them in seconds; False: it compiles them first (minutes); None: cannot tell."""
-    from controller.kernels import agent_step as AS
+    from controller.kernels import agent_step
 
     names = _SHARED + _BY_ACTION[bool(discrete)] + _BY_PROTOCOL[(protocol, bool(discrete))]
-    found = [_in_disk_cache(getattr(AS, name), dtype) for name in names]
+    found = [_in_disk_cache(getattr(agent_step, name), dtype) for name in names]
     if None in found:
         return None
     return all(found)

@@ -1,8 +1,8 @@
-"""Fused kernels of the streaming agent: one call from Python per piece of a tick (DESIGN §6 item 7).
+"""Fused kernels of the streaming agent: one call from Python per piece of a tick (design.md §6 item 7).
 
 Every kernel takes whole networks as ``NetState`` StructRefs (``controller.kernels.netstate``) and calls
 the plain array kernels: ``dense`` (encoder, head), ``rtu`` / ``lru`` (the cell, chosen by
-``s.kind[0]``), ``traces`` (eligibility, ObGD), ``heads`` (policy), ``normalize``. A tick is then
+``s.kind[CODE_CELL]``), ``traces`` (eligibility, ObGD), ``heads`` (policy), ``normalize``. A tick is then
 
     act:    act_gaussian / act_categorical     normalise obs -> actor forward -> sample
     learn:  critic_observe                     normalise s' -> critic forward -> V(s') (an RTU critic's
@@ -33,7 +33,10 @@ from controller.kernels.dense import (
 from controller.kernels.heads import categorical_dout, categorical_sample, gaussian_dout, gaussian_sample
 from controller.kernels.jit import exact, kernel
 from controller.kernels.lru import lru_forward, lru_refresh_coefficients, lru_traces_grad
-from controller.kernels.netstate import DECAY_CELL, DECAY_DENSE, KIND_LRU, KIND_RTU
+from controller.kernels.netstate import (
+    CODE_ACTIVATION, CODE_CELL, CODE_FUSED_TRACES, CODE_VARIANT, DECAY_CELL, DECAY_DENSE, KIND_LRU, KIND_RTU,
+    SC_CELL_STEP, SC_NO_DECAY, SC_STEP,
+)
 from controller.kernels.normalize import normalize_observation
 from controller.kernels.rtu import (
     rtu_forward, rtu_refresh_coefficients, rtu_traces_grad, rtu_traces_grad_accumulate,
@@ -49,11 +52,12 @@ def net_forward(s, x):
     """x: (d,) normalised observation -> s.A[OUT]; advances the cell state (its traces wait). With the
     input skip the head sees s.hin = [cell output, encoder output]."""
     encoder_forward(x, s.P, s.A, s.lay)
-    kind = s.kind[0]
+    kind = s.kind[CODE_CELL]
     h = s.lay[LAY_H]
     a_enc = s.lay[LAY_A_ENC]
     if kind == KIND_RTU:
-        rtu_forward(s.A[a_enc:a_enc + h], s.vec, s.mat, s.kind[1], s.kind[2], s.official[0])
+        rtu_forward(s.A[a_enc:a_enc + h], s.vec, s.mat, s.kind[CODE_VARIANT], s.kind[CODE_ACTIVATION],
+                    s.official[0])
     elif kind == KIND_LRU:
         lru_forward(s.A[a_enc:a_enc + h], s.vec, s.mat, s.cmat, s.y)
     if s.lay[LAY_SKIP]:
@@ -66,16 +70,16 @@ def net_backward(s, x):
     """After net_forward(s, x) with s.A[DOUT] set: head one-step gradient, cell RTRL trace update and
     full-history gradient, encoder one-step gradient, through the cell's input and (input skip) straight
     from the head (G and the cell's gradients overwritten)."""
-    d = s.sc[3]  # unused when not accumulating
+    d = s.sc[SC_NO_DECAY]  # a scalar of the network's dtype, unused when not accumulating
     head_backward(s.hin, s.P, s.A, s.G, s.lay, False, d)
-    kind = s.kind[0]
+    kind = s.kind[CODE_CELL]
     h = s.lay[LAY_H]
     m = s.lay[LAY_M]
     a_enc = s.lay[LAY_A_ENC]
     a_dy = s.lay[LAY_A_DY]
     if kind == KIND_RTU:
-        rtu_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx, s.kind[1],
-                        s.kind[2], True)
+        rtu_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx, s.kind[CODE_VARIANT],
+                        s.kind[CODE_ACTIVATION], True)
         if s.lay[LAY_SKIP]:
             skip_grad_add(s.A, s.lay, s.dx)
         encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay, False, d)
@@ -91,12 +95,12 @@ def net_backward(s, x):
 @kernel
 def net_backward_accumulate(s, x):
     """``net_backward`` then ``net_accumulate`` without materialising the gradient: for a network whose
-    RTU keeps its eligibility traces in its gradient rows/slabs (``s.kind[3]`` = 1, see
+    RTU keeps its eligibility traces in its gradient rows/slabs (``s.kind[CODE_FUSED_TRACES]`` = 1, see
     controller.networks), every one-step and RTRL gradient is added straight into the traces,
     z <- decay z + ∇ (decay: s.decay of the parameter's group), saving a write and a read of every
     gradient. Other networks take the two-pass route. Returns ||z||_1 (its dense and cell shares in
     s.zl1)."""
-    if s.kind[3] == 0:
+    if s.kind[CODE_FUSED_TRACES] == 0:
         net_backward(s, x)
         return net_accumulate(s)
     d = s.decay[DECAY_DENSE]
@@ -107,7 +111,7 @@ def net_backward_accumulate(s, x):
     a_dy = s.lay[LAY_A_DY]
     l1_dense = head_backward(s.hin, s.P, s.A, s.Z, s.lay, True, d)
     l1_cell = rtu_traces_grad_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx,
-                                         s.kind[1], s.kind[2], dc)
+                                         s.kind[CODE_VARIANT], s.kind[CODE_ACTIVATION], dc)
     if s.lay[LAY_SKIP]:
         skip_grad_add(s.A, s.lay, s.dx)
     l1_dense += encoder_backward(x, s.dx, s.P, s.A, s.Z, s.lay, True, d)
@@ -117,11 +121,11 @@ def net_backward_accumulate(s, x):
 @kernel
 def net_forward_backward(s, x):
     """Forward and the backward work for a dL/dout already in s.A[DOUT] (the critic's dV = 1). For a
-    network with fused traces (``s.kind[3]`` = 1) all of it is deferred: the next ``net_accumulate`` or
+    network with fused traces (``s.kind[CODE_FUSED_TRACES]`` = 1) all of it is deferred: the next ``net_accumulate`` or
     ``net_apply(then_accumulate)`` updates the cell's RTRL traces and computes the gradient while it
     streams through the parameters and traces anyway (``_deferred_learn``)."""
     net_forward(s, x)
-    if s.kind[3] == 0:
+    if s.kind[CODE_FUSED_TRACES] == 0:
         net_backward(s, x)
 
 
@@ -142,7 +146,8 @@ def _deferred_learn(s, step, cell_step, do_apply):
     a_dy = s.lay[LAY_A_DY]
     l1_dense = head_backward_apply(s.hin, s.P, s.A, s.Z, s.lay, step, d, do_apply)
     l1_cell = rtu_traces_grad_apply_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat,
-                                               s.dx, s.kind[1], s.kind[2], cell_step, dc, do_apply)
+                                               s.dx, s.kind[CODE_VARIANT], s.kind[CODE_ACTIVATION], cell_step,
+                                               dc, do_apply)
     if s.lay[LAY_SKIP]:
         skip_grad_add(s.A, s.lay, s.dx)
     l1_dense += encoder_backward_apply(s.dx, s.P, s.A, s.Z, s.lay, step, d, do_apply)
@@ -164,7 +169,7 @@ def net_accumulate(s):
     last ``net_forward_backward``)."""
     d = s.decay[DECAY_DENSE]
     dc = s.decay[DECAY_CELL]
-    if s.kind[3] != 0:
+    if s.kind[CODE_FUSED_TRACES] != 0:
         return _deferred_learn(s, d, dc, False)  # steps unused without do_apply
     l1_cell = _accumulate(dc, s.g1, s.z1) + _accumulate(dc, s.g2, s.z2) + _accumulate(dc, s.g3, s.z3)
     return _record_l1(s, _accumulate(d, s.G, s.Z), l1_cell)
@@ -172,7 +177,7 @@ def net_accumulate(s):
 
 @kernel
 def _refresh(s):
-    kind = s.kind[0]
+    kind = s.kind[CODE_CELL]
     if kind == KIND_RTU:
         rtu_refresh_coefficients(s.vec, s.official[0])
     elif kind == KIND_LRU:
@@ -185,12 +190,12 @@ def net_apply(s, step, cell_step, then_accumulate):
     then_accumulate, also z <- decay z + g in the same pass (decay: s.decay of the group; returns
     ||z||_1 with its shares in s.zl1, else 0; with fused traces g is the deferred gradient of the last
     ``net_forward_backward``). Refreshes the cell's coefficients, off the action path."""
-    s.sc[0] = step
-    s.sc[2] = cell_step
-    st = s.sc[0]  # in the network's dtype
-    sc = s.sc[2]
+    s.sc[SC_STEP] = step
+    s.sc[SC_CELL_STEP] = cell_step
+    st = s.sc[SC_STEP]  # in the network's dtype
+    sc = s.sc[SC_CELL_STEP]
     l1 = 0.0
-    if then_accumulate and s.kind[3] != 0:
+    if then_accumulate and s.kind[CODE_FUSED_TRACES] != 0:
         l1 = _deferred_learn(s, st, sc, True)
     elif then_accumulate:
         d = s.decay[DECAY_DENSE]

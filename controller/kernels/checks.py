@@ -1,5 +1,5 @@
 """Input guards for the checked front doors. Deliberately compiled without fastmath, where `x != x`
-and the finiteness test are reliable (DESIGN §6 item 5)."""
+and the finiteness test are reliable (design.md §6 item 5)."""
 import math
 
 from controller.kernels.jit import exact

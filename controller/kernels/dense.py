@@ -1,5 +1,5 @@
 """Dense layers around the recurrent cell: the encoder (Dense -> LayerNorm -> f) and the head
-(Dense -> [LayerNorm] -> f -> Dense), forward and one-step backward (DESIGN §3.5).
+(Dense -> [LayerNorm] -> f -> Dense), forward and one-step backward (design.md §3.5).
 
 f, the hidden activation of both dense layers, is ``lay[LAY_ACT]``: ``ACT_TANH`` or ``ACT_LEAKY_RELU``
 (slope ``LEAKY_SLOPE`` below 0, as torch's default); ``lay[LAY_HEAD_LN]`` = 1 puts a LayerNorm (no affine)
@@ -8,7 +8,7 @@ after the head's hidden Dense, as the encoder has.
 A network keeps all its dense parameters in one flat array ``P`` (gradients ``G`` and eligibility traces
 have the same layout) and its activations and scratch in one flat array ``A``; the offsets live in a
 small int64 array ``lay`` (indices below), built once by ``controller.networks.NetworkLayout``. One array
-per role keeps each kernel call to a handful of arguments (DESIGN §6 item 7: ~0.1 µs per argument).
+per role keeps each kernel call to a handful of arguments (design.md §6 item 7: ~0.1 µs per argument).
 
 Shapes, all row-major inside ``P``:
 
@@ -19,9 +19,9 @@ Shapes, all row-major inside ``P``:
   cell output (M = m), or with the input skip (``lay[LAY_SKIP]``) [cell output, encoder output]
   (M = m + H), copied into A[HIN] by ``skip_gather``: the LRU's D x term, through the head's Dense.
 
-Backward is the one-step gradient (DESIGN §3.3: only the cell gets full-history gradients). ``G`` is
+Backward is the one-step gradient (design.md §3.3: only the cell gets full-history gradients). ``G`` is
 overwritten unless ``acc`` (then accumulated into eligibility traces). Reference: the whole network's
-gradient against torch autograd, ``controller.reference.network_onestep_grads_torch``
+gradient against torch autograd, ``controller.reference_torch.network_onestep_grads_torch``
 (tests/controller/test_networks.py).
 """
 import math

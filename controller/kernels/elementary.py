@@ -1,9 +1,9 @@
 """Branch-free float64 exp, expm1, sin and cos that LLVM can vectorise inside a numba loop.
 
 Why: after every ObGD step all n units of an RTU change nu_log and theta_log, so its coefficients
-g = r cos θ, φ = r sin θ, η = sqrt(1 − r²) and their derivatives (DESIGN §3.1, §3.3) are recomputed for
-every unit on every tick. With libm that is six scalar calls per unit (≈ 4.6 µs for n = 192 on this
-machine) because a loop that calls libm cannot be vectorised; these polynomial versions have no calls
+g = r cos θ, φ = r sin θ, η = sqrt(1 − r²) and their derivatives (design.md §3.1, §3.3) are recomputed for
+every unit on every tick. With libm that is six scalar calls per unit, because a loop that calls libm
+cannot be vectorised; these polynomial versions have no calls
 and no data-dependent branches (only selects), so the whole per-unit loop runs in SIMD registers.
 
 Accuracy (tested against ``math`` in tests/controller/test_elementary.py): within a few ulp of libm on

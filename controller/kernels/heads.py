@@ -1,4 +1,4 @@
-"""Output heads of the actor: sample an action and write dL/dout for the credited action (DESIGN §3.5).
+"""Output heads of the actor: sample an action and write dL/dout for the credited action (design.md §3.5).
 
 The actor's head output ``out`` lives in the network's activation array ``A`` at ``lay[LAY_A_OUT]``:
 
@@ -9,7 +9,7 @@ The actor's head output ``out`` lives in the network's activation array ``A`` at
   bound is P(sample >= high) = Q((high - mu) / sigma) (lower bound: Phi((low - mu) / sigma)) and the
   Gaussian density inside. Crediting a bound with the Gaussian *density* instead gives score terms that
   grow like (high - mu)^2 / sigma^3 when the mean sits beyond the bound: the actor's trace then blows
-  up, ObGD shrinks the step to nothing and learning stalls or collapses (seen on HalfCheetah-P).
+  up, ObGD shrinks the step to nothing and learning stalls or collapses (design.md §3.6).
 * Categorical (Discrete, k actions): out = logits.
 
 ``*_dout`` kernels write A[LAY_A_DOUT] = d/dout [log pi(a|s) + ent_coef * H(pi(.|s))], the direction the

@@ -2,14 +2,14 @@
 
 * ``kernel``: hot loops. ``fastmath`` is limited to reassociation, contraction (FMA) and no-signed-zeros,
   which the dot products and reductions need to vectorise; it does not assume finite values, so NaN and
-  inf propagate as IEEE says (DESIGN §6 item 5).
+  inf propagate as IEEE says (design.md §6 item 5).
 * ``exact``: no fastmath at all (coefficients from the parameters, NaN/inf guards).
 
 Both use ``error_model="numpy"``: a float division by zero gives inf/NaN instead of raising
 ZeroDivisionError. Besides being what array code expects, this matters for speed: the Python error model
 puts an exception check on every division, which stops LLVM from vectorising loops that divide (the
 float32 tanh) and from inlining small helpers. ``cache=True`` keeps compiled code on disk, keyed to this
-CPU (DESIGN §6 item 6); ``controller.warmup`` compiles everything before a run.
+CPU (design.md §6 item 6); ``controller.warmup`` compiles everything before a run.
 """
 from numba import njit
 

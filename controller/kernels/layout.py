@@ -1,6 +1,6 @@
 """Row indices of the packed arrays that cells hand to their kernels.
 
-Every numba call from Python costs about 0.1 µs per array argument (DESIGN §6 item 7), so a cell keeps
+Every numba call from Python costs about 0.1 µs per array argument (design.md §6 item 7), so a cell keeps
 its per-unit vectors in one 2-D array ``vec`` (rows below, each of length n) and its (n, d) matrices in
 one 3-D array ``mat`` (slabs below). The public views (``cell.params``, ``cell.state``...) are slices of
 these arrays, so writing into a view writes into the cell.

@@ -1,4 +1,4 @@
-"""Online LRU baseline with exact RTRL (DESIGN §3.4, docs/rtu_math.md).
+"""Online LRU baseline with exact RTRL (design.md §3.4, docs/rtu_math.md).
 
     h_t = lambda * h_{t-1} + gamma * (B x_t),   lambda = exp(-e^nu + i e^theta),  gamma = exp(gamma_log)
     y_t = Re(C h_t)

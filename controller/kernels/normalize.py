@@ -1,9 +1,9 @@
-"""Online observation normalisation: per-feature Welford mean and variance (DESIGN §3.5).
+"""Online observation normalisation: per-feature Welford mean and variance (design.md §3.5).
 
 ``stats``: (1 + 2d,) float64 = [count, mean (d), M2 (d)], owned by ``controller.agent``. The statistics
 are updated with x before x is normalised, as streaming deep RL does; the variance is the sample variance
 M2 / (count - 1) (1 until two samples were seen). Compiled without fastmath: the finiteness test must be
-reliable (DESIGN §6 item 5). No separate twin (the textbook Welford recurrence); exercised by every
+reliable (design.md §6 item 5). No separate twin (the textbook Welford recurrence); exercised by every
 agent test.
 """
 import math

@@ -1,4 +1,4 @@
-"""RTU forward step, exact RTRL trace update and gradient contraction (DESIGN §3.2-3.3, docs/rtu_math.md).
+"""RTU forward step, exact RTRL trace update and gradient contraction (design.md §3.2-3.3, docs/rtu_math.md).
 
 All kernels work in place on the two packed arrays of one RTU layer (row and slab indices in
 ``controller.kernels.layout``):
@@ -54,7 +54,7 @@ from controller.kernels.layout import (
     RTU_SRC_NU, RTU_SRC_TH, RTU_TH, RTU_U1, RTU_U2, RTU_W1, RTU_W2, RTU_Y1, RTU_Y2, VARIANT_LINEAR,
 )
 
-ETA_EPS = 1e-8  # added to eta = sqrt(1 - r^2) so the input scale never reaches 0 (DESIGN §6 item 3)
+ETA_EPS = 1e-8  # added to eta = sqrt(1 - r^2) so the input scale never reaches 0 (design.md §6 item 3)
 THETA_LOG_MAX = math.log(SINCOS_MAX)  # phases theta = exp(theta_log) beyond SINCOS_MAX use libm
 
 coefficient_kernel = njit(**ELEMENTARY_OPTIONS)
@@ -63,7 +63,7 @@ coefficient_kernel = njit(**ELEMENTARY_OPTIONS)
 @coefficient_kernel
 def _refresh_units(vec, official, start, stop):
     """Recompute the coefficients of units start..stop-1 (rows G..DPHI_TH, and SRC_NU/SRC_TH := the
-    parameters they come from), in float64, DESIGN §3.1 and §3.3:
+    parameters they come from), in float64, design.md §3.1 and §3.3:
     g = r cos θ, φ = r sin θ, η = sqrt(1 − r²) + ε with r = exp(−exp(ν)), θ = exp(ϑ), and their ν/ϑ
     derivatives (``official``: the ϑ derivatives without the factor θ).
 
@@ -147,7 +147,7 @@ def rtu_refresh_coefficients(vec, official):
 def _rtu_slopes(vec, variant, act):
     """Rows FP1, FP2 = f'(a_t) of the last forward: 1 for the linear RTU (y = f(c) there, c = a);
     the activation's slope at c_t = f(a_t) for the non-linear RTU, where f' scales the whole RTRL
-    bracket (DESIGN §6 item 1). In place."""
+    bracket (design.md §6 item 1). In place."""
     n = vec.shape[1]
     one = vec.dtype.type(1.0)
     fp1_r = vec[RTU_FP1]
@@ -367,7 +367,7 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
     for j in range(d):
         xj = x[j]
         if linear:
-            # Two trace slabs: S1_w2 = -S2_w1 and S2_w2 = S1_w1 (DESIGN §3.3).
+            # Two trace slabs: S1_w2 = -S2_w1 and S2_w2 = S1_w1 (design.md §3.3).
             if do_traces and do_grad and acc_grad:
                 for k in range(n):
                     a = mat[RTU_S1_W1, j, k]
@@ -458,7 +458,7 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, do_forward, do_traces
                     mat[RTU_GW1, j, k] = d1 * mat[RTU_S1_W1, j, k] + d2 * mat[RTU_S2_W1, j, k]
                     mat[RTU_GW2, j, k] = d1 * mat[RTU_S1_W2, j, k] + d2 * mat[RTU_S2_W2, j, k]
         if want_dx and do_grad:
-            # dL/dx_j = sum_k w1[k, j] eta_k q1_k + w2[k, j] eta_k q2_k (one-step path, DESIGN §3.3)
+            # dL/dx_j = sum_k w1[k, j] eta_k q1_k + w2[k, j] eta_k q2_k (one-step path, design.md §3.3)
             acc = zero
             for k in range(n):
                 acc += mat[RTU_W1, j, k] * vec[RTU_Q1, k] + mat[RTU_W2, j, k] * vec[RTU_Q2, k]
@@ -538,7 +538,7 @@ def rtu_traces_grad_apply_accumulate(x, dy, vec, mat, dx, variant, act, step, de
     x: (d,) the input of the last forward; dy: (2n,) dL/dy_t. For every parameter p of the cell
     (nu_log, theta_log, w1, w2) with eligibility trace z in its gradient row/slab: if do_apply,
     p <- p + step z; then z <- decay z + dL/dp, the gradient at this step through the whole history
-    (DESIGN §3.3). dx: (d,) out, dL/dx_t along the one-step path, computed with the parameters before
+    (design.md §3.3). dx: (d,) out, dL/dx_t along the one-step path, computed with the parameters before
     the step. step, decay: scalars of vec's dtype. The coefficients are not refreshed here
     (``rtu_refresh_coefficients`` after the step). Returns ||z||_1 (float64) over nu_log, theta_log,
     w1, w2. Equals ``rtu_traces_grad`` then ``obgd_apply`` and ``eligibility_accumulate`` up to rounding
@@ -591,7 +591,7 @@ def rtu_traces_grad_apply_accumulate(x, dy, vec, mat, dx, variant, act, step, de
                 mat[RTU_W1, j, k] += step * mat[RTU_GW1, j, k]
                 mat[RTU_W2, j, k] += step * mat[RTU_GW2, j, k]
         if linear:
-            # Two trace slabs: S1_w2 = -S2_w1 and S2_w2 = S1_w1 (DESIGN §3.3)
+            # Two trace slabs: S1_w2 = -S2_w1 and S2_w2 = S1_w1 (design.md §3.3)
             for k in range(n):
                 a = mat[RTU_S1_W1, j, k]
                 b = mat[RTU_S2_W1, j, k]

@@ -4,8 +4,8 @@ numba has no atomics on the CPU, and a plain array read in a spin loop may be ho
 LLVM. These intrinsics emit what C11 would: ``load_acquire`` / ``store_release`` on an int64 array
 element (x86: plain moves with compiler ordering; aarch64: ``ldar`` / ``stlr``), so that every write a
 thread made before its release store is visible to the thread whose acquire load sees that store.
-``sleep_us`` calls ``usleep`` (POSIX), so an idle thread hands its core to others. (``sched_yield`` in a
-polling loop was tried first: on the KVM test machine it made the hand-over 10x slower at random.)
+``sleep_us`` calls ``usleep`` (POSIX), so an idle thread hands its core to others (``sched_yield`` in a
+polling loop leaves the hand-over's latency to the scheduler).
 """
 from llvmlite import ir
 from numba import types

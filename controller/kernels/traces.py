@@ -1,4 +1,4 @@
-"""Eligibility traces and the ObGD bounded step (DESIGN §3.5; streaming deep RL's ``ObGD``).
+"""Eligibility traces and the ObGD bounded step (design.md §3.5; streaming deep RL's ``ObGD``).
 
 A network's parameters live in up to four flat groups (dense layers, the cell's per-unit vectors, its
 input matrices, the LRU's output matrix); each kernel takes the four (gradient or parameter, trace)

@@ -1,5 +1,5 @@
 """Streaming actor-critic: act/learn contract, determinism, episode handling, bad input, bounded steps,
-no allocation per step (DESIGN §3.5, §4 Agent)."""
+no allocation per step (design.md §3.5, §4.2)."""
 import tracemalloc
 import warnings
 

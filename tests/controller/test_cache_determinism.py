@@ -1,5 +1,5 @@
 """The code numba compiles in a process and the code a later process loads from numba's on-disk cache
-give the same bits (DESIGN §6 item 6: the cache is how every run after the first starts).
+give the same bits (design.md §6 item 6: the cache is how every run after the first starts).
 
 A kernel once rounded differently in the two cases (a loop-invariant branch inside a vectorised loop),
 so that a run resumed from a checkpoint no longer matched the uninterrupted one. Each case runs twice in

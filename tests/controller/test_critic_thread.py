@@ -9,7 +9,7 @@ import pytest
 
 from controller.agent import Agent, AgentConfig, load_agent, save_agent
 from controller.critic_thread import CriticThread
-from controller.kernels import agent_step as AS
+from controller.kernels import agent_step
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (5,), np.float64)
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -148,7 +148,7 @@ def test_hand_over_waits_for_the_pass_and_sees_its_writes():
         for net in (single.critic, other.critic):
             net.forward_backward(x)
         step, cell_step = rng.uniform(-0.01, 0.01, 2)
-        AS.net_apply(single.critic.state, step, cell_step, True)
+        agent_step.net_apply(single.critic.state, step, cell_step, True)
         worker.submit(step, cell_step, True)
         worker.wait()
         np.testing.assert_allclose(other.critic.P, single.critic.P, rtol=1e-12, atol=1e-15)

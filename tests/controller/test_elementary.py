@@ -6,7 +6,7 @@ import pytest
 from numba import njit
 
 from controller.cells import RTUCell
-from controller.kernels import layout as L
+from controller.kernels import layout
 from controller.kernels.elementary import SINCOS_MAX, exp_f64, expm1_f64, sincos_f64
 from controller.kernels.rtu import _coefficients_row, _refresh_unit_libm, rtu_refresh_coefficients
 
@@ -69,18 +69,18 @@ def test_refresh_matches_libm_and_lazy_path(dtype, official):
     cell = RTUCell(8, 64, dtype=dtype, seed=3)
     vec = cell.vec
     rng = np.random.default_rng(4)
-    vec[L.RTU_NU] = rng.uniform(-12.0, 3.0, 64)
-    vec[L.RTU_TH] = rng.uniform(-6.0, 9.0, 64)
-    vec[L.RTU_TH, :3] = [12.0, 20.0, np.nan]     # beyond the polynomial range: the libm fallback
+    vec[layout.RTU_NU] = rng.uniform(-12.0, 3.0, 64)
+    vec[layout.RTU_TH] = rng.uniform(-6.0, 9.0, 64)
+    vec[layout.RTU_TH, :3] = [12.0, 20.0, np.nan]     # beyond the polynomial range: the libm fallback
     lazy = vec.copy()
     rtu_refresh_coefficients(vec, official)
     for k in range(64):
         _coefficients_row(lazy, k, official)
     np.testing.assert_array_equal(vec, lazy)     # the same code, the same bits
     want = _libm_coefficients(vec, official)
-    rows = slice(L.RTU_G, L.RTU_DPHI_TH + 1)
+    rows = slice(layout.RTU_G, layout.RTU_DPHI_TH + 1)
     rtol = 1e-12 if dtype == np.float64 else 1e-6
     np.testing.assert_allclose(vec[rows, 3:], want[rows, 3:], rtol=rtol, atol=rtol * 1e-3)
     np.testing.assert_array_equal(vec[rows, :2], want[rows, :2])   # libm for theta > 1e5
-    assert np.isnan(vec[L.RTU_G, 2]) and np.isnan(vec[L.RTU_PHI, 2])
-    assert np.array_equal(vec[L.RTU_SRC_NU], vec[L.RTU_NU])
+    assert np.isnan(vec[layout.RTU_G, 2]) and np.isnan(vec[layout.RTU_PHI, 2])
+    assert np.array_equal(vec[layout.RTU_SRC_NU], vec[layout.RTU_NU])

@@ -1,4 +1,4 @@
-"""The learner options of AgentConfig beyond DESIGN §3.5 (issue 18): λ per parameter group, the input skip
+"""The learner options of AgentConfig beyond design.md §3.5 (issue 18): λ per parameter group, the input skip
 to the head, the RTU's initial ranges, the widths. Validation, what each option changes and nothing else,
 checkpoints. (Gradients against torch: test_networks.py; bit-exact defaults: test_default_fingerprint.py;
 no allocation: test_no_allocation.py.)"""

@@ -10,7 +10,7 @@ from numba import njit
 from numba.core.runtime import _nrt_python, rtsys
 
 from controller.cells import LRUCell, RTUCell
-from controller.kernels import agent_step as AS
+from controller.kernels import agent_step
 from controller.kernels import lru as lru_k
 from controller.kernels import rtu as rtu_k
 from controller.networks import Network
@@ -106,13 +106,13 @@ def test_the_counters_see_allocations():
 def _drive_networks(steps, actor, critic, x):
     """A tick's network kernels (controller.kernels.agent_step), actor and critic routes."""
     for _ in range(steps):
-        AS.net_forward(actor, x)
-        AS.net_backward_accumulate(actor, x)
-        AS.net_apply(actor, 1e-6, 1e-6, False)
-        AS.net_forward_backward(critic, x)
-        AS.net_apply(critic, 1e-6, 1e-6, True)
-        AS.net_forward_backward(critic, x)
-        AS.net_accumulate(critic)
+        agent_step.net_forward(actor, x)
+        agent_step.net_backward_accumulate(actor, x)
+        agent_step.net_apply(actor, 1e-6, 1e-6, False)
+        agent_step.net_forward_backward(critic, x)
+        agent_step.net_apply(critic, 1e-6, 1e-6, True)
+        agent_step.net_forward_backward(critic, x)
+        agent_step.net_accumulate(critic)
 
 
 @pytest.mark.parametrize("cell", ["rtu-linear", "rtu-nonlinear", "lru", "none"])

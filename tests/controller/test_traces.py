@@ -1,4 +1,4 @@
-"""Eligibility traces, TD(λ) and ObGD against analytic oracles (DESIGN §3.5)."""
+"""Eligibility traces, TD(λ) and ObGD against analytic oracles (design.md §3.5)."""
 import numpy as np
 import pytest
 
