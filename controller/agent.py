@@ -49,7 +49,7 @@ from controller.buffers import aligned_zeros
 from controller.critic_thread import CriticThread, usable_cpus
 from controller.episode import EpisodeState
 from controller.errors import message
-from controller.kernels.agent_step import agent_apply, critic_observe, observe
+from controller.kernels.agent_step import agent_apply, credit_and_apply, critic_observe, obgd_params, observe
 from controller.networks import Network
 from controller.policy_heads import make_head
 
@@ -111,12 +111,12 @@ class Agent:
         # Welford count, mean, M2 of the return trace u: Python floats, cheaper than NumPy scalars here
         self._rs_count = self._rs_mean = self._rs_m2 = 0.0
         self._gamma = cfg.gamma
-        self._alpha = cfg.alpha
         self._ent_coef = cfg.entropy_coef
         self._normalize = cfg.normalize_observations
         self._scale = cfg.scale_rewards
-        self._kappa_policy, self._kappa_value = cfg.kappas
-        self._per_group = cfg.obgd_scope == "group"
+        kappa_policy, kappa_value = cfg.kappas
+        self._obgd = obgd_params(alpha=cfg.alpha, kappa_policy=kappa_policy, kappa_value=kappa_value,
+                                 per_group=cfg.obgd_scope == "group")
         self.stats = {"steps": 0, "updates": 0, "skipped": 0, "refused": 0, "non_finite_inputs": 0,
                       "episodes": 0, "last_delta": 0.0, "last_value": 0.0,
                       "alpha_eff_policy": cfg.alpha, "alpha_eff_value": cfg.alpha}
@@ -247,14 +247,6 @@ class Agent:
         r = self._scale_reward(reward, terminated or truncated)
         return r + (0.0 if terminated else self._gamma * v_next) - self._value
 
-    def _apply(self, delta, then_accumulate):
-        """ObGD on both networks with their current eligibility traces (step sizes from the trace norms
-        the kernels recorded in ``Network.zl1``); if then_accumulate, the critic's trace takes its new
-        gradient (∇V(s')) in the same pass."""
-        step_p, step_v = agent_apply(self.actor.state, self.critic.state, delta, self._alpha,
-                                     self._kappa_policy, self._kappa_value, self._per_group, then_accumulate)
-        self._record_steps(step_p, step_v)
-
     def _record_steps(self, step_policy, step_value):
         stats = self.stats
         stats["alpha_eff_value"] = step_value
@@ -288,8 +280,8 @@ class Agent:
             self.stats["refused"] += 1
             if accumulate:
                 self.critic.accumulate()
-        else:
-            self._apply(delta, accumulate)
+        else:   # ObGD of both networks from their recorded trace norms; the critic's trace then takes ∇V(s')
+            self._record_steps(*agent_apply(self.actor.state, self.critic.state, delta, self._obgd, accumulate))
         self._after_transition(sign, episode_over, v_next)
 
     def _after_transition(self, sign, episode_over, v_next):
@@ -301,11 +293,17 @@ class Agent:
 
     def _credit_and_apply(self, applied, delta, accumulate):
         """``_credit`` + ``_apply`` in one kernel call (gymnasium order; equal to the two calls up to the
-        summation order of the trace norms)."""
+        summation order of the trace norms), for either head and with or without the critic's thread."""
         self._episode.take_credit()
-        step_p, step_v = self._head.credit_and_apply(
-            self.actor.state, self.critic, self._critic_thread, self._x, applied, self._ent_coef * self._sign,
-            delta, self._alpha, self._kappa_policy, self._kappa_value, accumulate, self._per_group)
+        head, worker = self._head, self._critic_thread
+        # the critic's pass runs here, or on its helper thread (the kernel then gets its trace norms and hand-over)
+        critic, handover = ((self.critic.state, ()) if worker is None
+                            else (self.critic.zl1, (worker.ctl, worker.args)))
+        step_p, step_v, request = credit_and_apply(self.actor.state, critic, self._x, head.applied(applied),
+                                                   head.bounds, self._ent_coef * self._sign, delta, self._obgd,
+                                                   accumulate, *handover)
+        if worker is not None:
+            worker.submitted(request)
         self._record_steps(step_p, step_v)
 
     # ------------------------------------------------------------------ gymnasium order

@@ -50,9 +50,9 @@ class CriticThread:
     returning the critic's NetState, called on the helper thread (``Network.private_state``).
 
     ``ctl`` (int64, (8,)) and ``args`` (float64, (8,)): see ``controller.kernels.agent_step``. The
-    caller submits a pass through ``agent_step.credit_*_and_apply_threaded`` (or ``submit``), records
-    the returned request number with ``submitted(request)``, and calls ``wait()`` before any other
-    access to the critic's arrays. ``close()`` stops the thread (also at garbage collection).
+    caller submits a pass through ``agent_step.credit_and_apply`` given ``ctl`` and ``args`` (or
+    ``submit``), records the returned request number with ``submitted(request)``, and calls ``wait()``
+    before any other access to the critic's arrays. ``close()`` stops the thread (also at garbage collection).
     """
 
     def __init__(self, make_state, obs_stats, x_next, n_obs, name="rtu-critic"):

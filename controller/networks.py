@@ -32,7 +32,7 @@ import numpy as np
 
 from controller.buffers import aligned_zeros
 from controller.cells import LRUCell, RTUCell
-from controller.kernels import agent_step, dense, layout
+from controller.kernels import dense, layout, network_step
 from controller.kernels.netstate import (
     CODE_ACTIVATION, CODE_CELL, CODE_FUSED_TRACES, CODE_VARIANT, CODES, DECAY_CELL, DECAY_DENSE, FIELDS,
     KIND_LRU, KIND_NONE, KIND_RTU, SC_SIZE, NetState,
@@ -250,37 +250,37 @@ class Network:
     def forward(self, x):
         """x: (d,) normalised observation of the network's dtype -> out (k,) view. Advances the cell;
         its RTRL traces wait for ``backward``."""
-        agent_step.net_forward(self.state, x)
+        network_step.net_forward(self.state, x)
         return self.out
 
     def backward(self, x):
         """Gradients of out . dout for the last forward(x) (dout written by the caller); RTRL update."""
         self._not_fused("backward")
-        agent_step.net_backward(self.state, x)
+        network_step.net_backward(self.state, x)
 
     def backward_accumulate(self, x):
         """``backward(x)`` then ``accumulate()`` after ``forward(x)``; with ``fused_traces`` in one
         pass that never materialises the gradient. Returns ||z||_1."""
-        return agent_step.net_backward_accumulate(self.state, x)
+        return network_step.net_backward_accumulate(self.state, x)
 
     def forward_backward(self, x):
         """``forward(x)`` then ``backward(x)`` in one call, for a dout known in advance (the critic).
         With ``fused_traces`` the gradient is deferred: only the RTRL traces follow the forward, and
         the next ``accumulate`` or ``apply_accumulate`` computes the gradient (of the dout set now) as
         it streams through the parameters and traces, so no gradient array is written or read."""
-        agent_step.net_forward_backward(self.state, x)
+        network_step.net_forward_backward(self.state, x)
         return self.out
 
     def accumulate(self):
         """z <- decay z + g over all parameters (decay: ``trace_decay`` for the dense layers', the cell's
         own for the cell's); returns ||z||_1 (float). With ``fused_traces``, g is the deferred gradient of
         the last ``forward_backward``."""
-        return agent_step.net_accumulate(self.state)
+        return network_step.net_accumulate(self.state)
 
     def apply_accumulate(self, step, cell_step=None):
         """``apply(step, cell_step)`` then ``accumulate()`` in one pass (the critic's order: the step uses
         the traces before they take the new gradient). Returns ||z||_1."""
-        return agent_step.net_apply(self.state, step, step if cell_step is None else cell_step, True)
+        return network_step.net_apply(self.state, step, step if cell_step is None else cell_step, True)
 
     def _not_fused(self, what):
         if self.fused_traces:
@@ -290,7 +290,7 @@ class Network:
     def apply(self, step, cell_step=None):
         """w <- w + step z over the dense layers and w <- w + cell_step z over the cell (default: step);
         refreshes the cell's coefficients off the action path."""
-        agent_step.net_apply(self.state, step, step if cell_step is None else cell_step, False)
+        network_step.net_apply(self.state, step, step if cell_step is None else cell_step, False)
 
     def reset_state(self):
         """Zero the cell's state and RTRL traces (new episode)."""

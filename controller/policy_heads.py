@@ -6,6 +6,7 @@ import numpy as np
 
 from controller.errors import message
 from controller.kernels import agent_step
+from controller.kernels.agent_step import BOUND_HIGH, BOUND_LOW
 from controller.kernels.checks import first_non_finite
 
 F64 = np.dtype(np.float64)
@@ -25,15 +26,17 @@ def make_head(action_space):
 class GaussianHead:
     """a-dimensional Gaussian policy whose samples are clipped to [low, high] (``kernels.heads``).
 
-    ``action``: float64 (a,), the last action (what ``act`` returns); ``low``, ``high``: float64 (a,)
-    bounds (may be ±inf). The actor's output has 2a values (means, pre-scales)."""
+    ``action``: float64 (a,), the last action (what ``act`` returns); ``bounds``: float64 (2, a), the rows
+    ``low`` and ``high`` (may be ±inf). The actor's output has 2a values (means, pre-scales)."""
 
     discrete = False
     non_finite_output = "policy output"
 
     def __init__(self, low, high):
-        self.low = np.asarray(low, np.float64).copy()
-        self.high = np.asarray(high, np.float64).copy()
+        self.bounds = np.zeros((2, np.asarray(low).shape[0]), np.float64)   # agent_step.BOUND_LOW, BOUND_HIGH
+        self.low, self.high = self.bounds[BOUND_LOW], self.bounds[BOUND_HIGH]
+        self.low[:] = low
+        self.high[:] = high
         self.n_actions = int(self.low.shape[0])
         self.n_outputs = 2 * self.n_actions
         self.draws_per_act = self.n_actions
@@ -77,20 +80,6 @@ class GaussianHead:
         ``applied``)."""
         agent_step.actor_credit_gaussian(actor, x, self.applied(applied), self.low, self.high, ent)
 
-    def credit_and_apply(self, actor, critic, worker, x, applied, ent, delta, alpha, kappa_policy, kappa_value,
-                         accumulate, per_group):
-        """``credit`` then ObGD of both networks in one kernel call (the critic's pass on ``worker``, the
-        critic's helper thread, when not None). Returns (α_eff actor, α_eff critic)."""
-        act = self.applied(applied)
-        if worker is not None:
-            step_p, step_v, request = agent_step.credit_gaussian_and_apply_threaded(
-                actor, critic.zl1, worker.ctl, worker.args, x, act, self.low, self.high, ent, delta, alpha,
-                kappa_policy, kappa_value, accumulate, per_group)
-            worker.submitted(request)
-            return step_p, step_v
-        return agent_step.credit_gaussian_and_apply(actor, critic.state, x, act, self.low, self.high, ent, delta,
-                                                    alpha, kappa_policy, kappa_value, accumulate, per_group)
-
 
 class CategoricalHead:
     """Categorical policy over k actions (the actor's k outputs are logits). ``action``: int64 (1,), the
@@ -98,6 +87,7 @@ class CategoricalHead:
 
     discrete = True
     non_finite_output = "policy logits"
+    bounds = None   # agent_step.credit_and_apply's head argument: None selects the categorical head
 
     def __init__(self, k):
         self.n_actions = int(k)
@@ -132,16 +122,3 @@ class CategoricalHead:
     def credit(self, actor, x, applied, ent):
         """As GaussianHead.credit for the index ``applied``."""
         agent_step.actor_credit_categorical(actor, x, self.n_actions, self.applied(applied), ent)
-
-    def credit_and_apply(self, actor, critic, worker, x, applied, ent, delta, alpha, kappa_policy, kappa_value,
-                         accumulate, per_group):
-        """As GaussianHead.credit_and_apply."""
-        idx = self.applied(applied)
-        if worker is not None:
-            step_p, step_v, request = agent_step.credit_categorical_and_apply_threaded(
-                actor, critic.zl1, worker.ctl, worker.args, x, self.n_actions, idx, ent, delta, alpha,
-                kappa_policy, kappa_value, accumulate, per_group)
-            worker.submitted(request)
-            return step_p, step_v
-        return agent_step.credit_categorical_and_apply(actor, critic.state, x, self.n_actions, idx, ent, delta,
-                                                       alpha, kappa_policy, kappa_value, accumulate, per_group)

@@ -22,16 +22,24 @@ _BY_ACTION = {False: ("act_gaussian",), True: ("act_categorical",)}
 _BY_PROTOCOL = {
     ("loop", False): ("actor_credit_gaussian", "agent_apply", "observe", "net_forward"),
     ("loop", True): ("actor_credit_categorical", "agent_apply", "observe", "net_forward"),
-    ("gymnasium", False): ("credit_gaussian_and_apply",),
-    ("gymnasium", True): ("credit_categorical_and_apply",),
-    ("critic_thread", False): ("credit_gaussian_and_apply_threaded",),
-    ("critic_thread", True): ("credit_categorical_and_apply_threaded",),
+    ("gymnasium", False): ("credit_and_apply",),
+    ("gymnasium", True): ("credit_and_apply",),
+    ("critic_thread", False): ("credit_and_apply",),
+    ("critic_thread", True): ("credit_and_apply",),
 }
+# what tells credit_and_apply's specialisations apart in a signature: the head (bounds: a 2-D array for
+# Box actions, none for Discrete) and the helper thread's hand-over (ctl: an int64 array or omitted)
+_BOX = "Array(float64, 2, 'C', False, aligned=True), float64, float64"
+_DISCRETE = "int64, none, float64, float64"
+_INLINE, _THREADED = "bool, omitted(default=None)", "bool, Array(int64, 1"
+_CREDIT_MARKERS = {("gymnasium", False): (_BOX, _INLINE), ("gymnasium", True): (_DISCRETE, _INLINE),
+                   ("critic_thread", False): (_BOX, _THREADED), ("critic_thread", True): (_DISCRETE, _THREADED)}
 
 
-def _in_disk_cache(dispatcher, dtype):
+def _in_disk_cache(dispatcher, dtype, markers=()):
     """True when numba's on-disk index of ``dispatcher`` holds an entry for this CPU, these sources and
-    networks of ``dtype`` (read through numba's private cache API; None when it cannot tell)."""
+    networks of ``dtype`` whose signature also names every one of ``markers`` (read through numba's
+    private cache API; None when it cannot tell)."""
     try:
         cache = dispatcher._cache
         codegen = dispatcher.targetctx.codegen()
@@ -42,7 +50,7 @@ def _in_disk_cache(dispatcher, dtype):
     for sig, key_magic, key_hashes in index:
         text = str(sig)
         marker = f"('P', Array({dtype}, 1" if "NetStateType" in text else f"Array({dtype}, 1"
-        if key_magic == magic and key_hashes == hashes and marker in text:
+        if key_magic == magic and key_hashes == hashes and marker in text and all(m in text for m in markers):
             return True
     return False
 
@@ -55,7 +63,9 @@ def kernels_cached(dtype, discrete, protocol="gymnasium"):
     from controller.kernels import agent_step
 
     names = _SHARED + _BY_ACTION[bool(discrete)] + _BY_PROTOCOL[(protocol, bool(discrete))]
-    found = [_in_disk_cache(getattr(agent_step, name), dtype) for name in names]
+    found = [_in_disk_cache(getattr(agent_step, name), dtype,
+                            _CREDIT_MARKERS.get((protocol, bool(discrete))) if name == "credit_and_apply" else ())
+             for name in names]
     if None in found:
         return None
     return all(found)

@@ -15,6 +15,7 @@ from numba import njit
 
 FASTMATH = frozenset({"reassoc", "contract", "nsz"})
 JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
+KERNEL_OPTIONS = {"fastmath": set(FASTMATH), "error_model": "numpy"}  # for numba.extending.overload
 
 
 def kernel(fn):

@@ -189,6 +189,22 @@ def test_config_validation_names_the_field():
         AgentConfig(obgd_scope="layer")
 
 
+def test_obgd_parameters_are_named_and_built_once_by_keyword():
+    """The agent's ObGD hyperparameters reach the kernels as one array with named fields, built by keyword:
+    κ_π and κ_v cannot trade places at a call."""
+    from controller.kernels.agent_step import (
+        OBGD_ALPHA, OBGD_KAPPA_POLICY, OBGD_KAPPA_VALUE, OBGD_PER_GROUP, obgd_params,
+    )
+
+    with pytest.raises(TypeError):
+        obgd_params(0.5, 3.0, 2.0, True)   # positional: refused
+    agent = _agent(alpha=0.5, kappa_policy=3.0, kappa_value=2.0, obgd_scope="group")
+    params = agent._obgd
+    assert (params[OBGD_ALPHA], params[OBGD_KAPPA_POLICY], params[OBGD_KAPPA_VALUE], params[OBGD_PER_GROUP]) \
+        == (0.5, 3.0, 2.0, 1.0)
+    assert _agent()._obgd[OBGD_PER_GROUP] == 0.0
+
+
 def test_kappa_defaults_depend_on_recurrence():
     assert AgentConfig().kappas == (1.5, 1.0)
     assert AgentConfig(cell="none").kappas == (3.0, 2.0)

@@ -49,6 +49,32 @@ def test_kernels_cached_is_false_on_an_empty_numba_cache(tmp_path):
     assert done.stdout.split() == ["False", "False"]
 
 
+def test_kernels_cached_tells_the_head_and_the_threading_of_credit_and_apply_apart(tmp_path):
+    """credit_and_apply is one kernel with a specialisation per head kind and threading: after a Box
+    agent learned in gymnasium order (own empty cache), that order is cached for Box actions only."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = ("import numpy as np, gymnasium as gym\n"
+              "from controller.agent import Agent, AgentConfig\n"
+              "from controller.warmup import kernels_cached\n"
+              "agent = Agent(gym.spaces.Box(-np.inf, np.inf, (3,), np.float64), gym.spaces.Box(-1, 1, (2,)),\n"
+              "              AgentConfig(n_units=2, encoder_width=2, head_width=2))\n"
+              "agent.act(np.ones(3))\n"
+              "agent.learn(0.0, np.ones(3), False, False)\n"
+              "print(kernels_cached('float32', False, 'gymnasium'), kernels_cached('float32', True, 'gymnasium'),\n"
+              "      kernels_cached('float32', False, 'critic_thread'))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "False"]
+
+
 def test_kernels_cached_is_true_once_a_configuration_was_compiled():
     import numpy as np
     from gymnasium import spaces
