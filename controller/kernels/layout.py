@@ -68,6 +68,17 @@ ACT_IDENTITY = 2
 VARIANTS = {"linear": VARIANT_LINEAR, "nonlinear": VARIANT_NONLINEAR}
 ACTIVATIONS = {"tanh": ACT_TANH, "relu": ACT_RELU, "identity": ACT_IDENTITY}
 
+# ---------------------------------------------------------------- phases of a cell pass (_rtu_pass, _lru_pass)
+# Combined with |; each public cell kernel is one pass with the phases it needs.
+FORWARD = 1         # advance the state: pre-activation, activation, the values the traces need
+TRACES = 2          # RTRL trace update for the last forward (the same x)
+GRAD = 4            # contract the traces with dy into the gradient rows/slabs
+INPUT_GRAD = 8      # also dL/dx_t along the one-step path into dx (zeroed without GRAD)
+ACCUMULATE = 16     # with GRAD (RTU): G <- decay G + gradient instead of G <- gradient; returns ||G||_1
+APPLY = 32          # with ACCUMULATE (RTU): first p <- p + step G for every parameter (dx from the old p)
+ROW_FUSED = 64      # with TRACES | GRAD | ACCUMULATE (non-linear RTU): traces and gradient of a slab row in
+                    # one loop, as the critic's deferred pass does; the actor's two loops round ||G||_1 apart
+
 # ---------------------------------------------------------------- LRU: vec rows, each (n,)
 LRU_NU = 0          # parameter nu_log
 LRU_TH = 1          # parameter theta_log

@@ -20,13 +20,12 @@ import math
 import numpy as np
 
 from controller.kernels.jit import exact, kernel
-
 from controller.kernels.layout import (
-    LRU_B_IM, LRU_B_RE, LRU_BX_IM, LRU_BX_RE, LRU_C_IM, LRU_C_RE, LRU_E_G_IM, LRU_E_G_RE,
-    LRU_E_LAM_IM, LRU_E_LAM_RE, LRU_E_NU, LRU_E_TH, LRU_EB_IM, LRU_EB_RE, LRU_GAMMA, LRU_GB_IM,
+    FORWARD, GRAD, INPUT_GRAD, LRU_B_IM, LRU_B_RE, LRU_BX_IM, LRU_BX_RE, LRU_C_IM, LRU_C_RE, LRU_E_G_IM,
+    LRU_E_G_RE, LRU_E_LAM_IM, LRU_E_LAM_RE, LRU_E_NU, LRU_E_TH, LRU_EB_IM, LRU_EB_RE, LRU_GAMMA, LRU_GB_IM,
     LRU_GB_RE, LRU_GC_IM, LRU_GC_RE, LRU_GLOG, LRU_GR_GLOG, LRU_GR_NU, LRU_GR_TH, LRU_H_IM, LRU_H_RE,
     LRU_LAM_IM, LRU_LAM_RE, LRU_NU, LRU_PH_IM, LRU_PH_RE, LRU_Q_IM, LRU_Q_RE, LRU_SRC_GLOG, LRU_SRC_NU,
-    LRU_SRC_TH, LRU_TH,
+    LRU_SRC_TH, LRU_TH, TRACES,
 )
 
 
@@ -61,11 +60,16 @@ def lru_refresh_coefficients(vec):
 
 
 @kernel
-def _lru_pass(x, dy, vec, mat, cmat, y, dx, do_forward, do_traces, do_grad, want_dx):
-    """The one LRU kernel; the public kernels below choose its phases.
+def _lru_pass(x, dy, vec, mat, cmat, y, dx, phases):
+    """The one LRU kernel; the public kernels below choose its phases: FORWARD | TRACES | GRAD | INPUT_GRAD
+    (``controller.kernels.layout``, as for the RTU's ``_rtu_pass``).
 
-    x: (d,), dy: (m,), y: (m,) out, dx: (d,) out when want_dx; vec, mat, cmat in/out (module docstring).
+    x: (d,), dy: (m,), y: (m,) out, dx: (d,) out with INPUT_GRAD; vec, mat, cmat in/out (module docstring).
     """
+    do_forward = (phases & FORWARD) != 0
+    do_traces = (phases & TRACES) != 0
+    do_grad = (phases & GRAD) != 0
+    want_dx = (phases & INPUT_GRAD) != 0
     n = vec.shape[1]
     d = x.shape[0]
     zero = vec.dtype.type(0.0)
@@ -203,13 +207,13 @@ def lru_forward(x, vec, mat, cmat, y):
 
     Follow with ``lru_traces_grad`` (same x) before the next forward to keep RTRL exact.
     """
-    _lru_pass(x, y, vec, mat, cmat, y, x, True, False, False, False)
+    _lru_pass(x, y, vec, mat, cmat, y, x, FORWARD)
 
 
 @kernel
 def lru_step(x, vec, mat, cmat, y):
     """Fused forward + RTRL trace update. Twin: reference.lru_step_reference."""
-    _lru_pass(x, y, vec, mat, cmat, y, x, True, True, False, False)
+    _lru_pass(x, y, vec, mat, cmat, y, x, FORWARD | TRACES)
 
 
 @kernel
@@ -218,16 +222,16 @@ def lru_grad(dy, vec, mat, cmat, dx, want_dx):
     if want_dx, dx: (d,) out = dL/dx_t along the one-step path. State and traces untouched.
     Twin: reference.lru_grad_reference.
     """
-    _lru_pass(dx, dy, vec, mat, cmat, dy, dx, False, False, True, want_dx)
+    _lru_pass(dx, dy, vec, mat, cmat, dy, dx, GRAD | (INPUT_GRAD if want_dx else 0))
 
 
 @kernel
 def lru_traces_grad(x, dy, vec, mat, cmat, dx, want_dx):
     """After ``lru_forward(x)``: the trace update for that step, then the gradients for dy."""
-    _lru_pass(x, dy, vec, mat, cmat, dy, dx, False, True, True, want_dx)
+    _lru_pass(x, dy, vec, mat, cmat, dy, dx, TRACES | GRAD | (INPUT_GRAD if want_dx else 0))
 
 
 @kernel
 def lru_step_grad(x, dy, vec, mat, cmat, y, dx, want_dx):
     """Fused forward + traces + gradients for a dL/dy_t = dy known in advance."""
-    _lru_pass(x, dy, vec, mat, cmat, y, dx, True, True, True, want_dx)
+    _lru_pass(x, dy, vec, mat, cmat, y, dx, FORWARD | TRACES | GRAD | (INPUT_GRAD if want_dx else 0))

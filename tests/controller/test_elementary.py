@@ -8,7 +8,7 @@ from numba import njit
 from controller.cells import RTUCell
 from controller.kernels import layout
 from controller.kernels.elementary import SINCOS_MAX, exp_f64, expm1_f64, sincos_f64
-from controller.kernels.rtu import _coefficients_row, _refresh_unit_libm, rtu_refresh_coefficients
+from controller.kernels.rtu_coefficients import _coefficients_row, _refresh_unit_libm, rtu_refresh_coefficients
 
 
 @njit(cache=False)
