@@ -67,7 +67,56 @@ def _check_ring(r_min, r_max, max_phase, owner):
     check(max_phase > 0.0, f"{owner}.max_phase", "a number > 0 (radians)", max_phase)
 
 
-class RTUCell:
+class _Cell:
+    """What RTUCell and LRUCell share: the checked door (validate every input, then call the method's
+    ``_unchecked`` twin) and the views of the input-major slabs. A subclass sets ``n_in``, ``n_out``,
+    ``dtype`` and ``mat``, and defines the ``*_unchecked`` methods."""
+
+    def _slab(self, index):
+        """Slab `index` of mat without the padding rows: (d, n) view."""
+        return self.mat[index, :self.n_in]
+
+    def _check_x(self, x):
+        check_vector(x, self.n_in, self.dtype, "x", type(self).__name__)
+
+    def _check_dy(self, dy):
+        check_vector(dy, self.n_out, self.dtype, "dy", type(self).__name__)
+
+    def step(self, x):
+        """Forward + RTRL trace update. x: (n_in,) of the cell's dtype. Returns y: (n_out,) view."""
+        self._check_x(x)
+        return self.step_unchecked(x)
+
+    def grad(self, dy, with_input_grad=False):
+        """Gradient dict (views) for dL/dy_t = dy: (n_out,). Fills ``dx`` if with_input_grad."""
+        self._check_dy(dy)
+        return self.grad_unchecked(dy, with_input_grad)
+
+    def step_grad(self, x, dy, with_input_grad=False):
+        """``step(x)`` then ``grad(dy)`` in one fused pass, for a dy known before y_t is seen.
+
+        Returns (y, grads), both views.
+        """
+        self._check_x(x)
+        self._check_dy(dy)
+        return self.step_grad_unchecked(x, dy, with_input_grad)
+
+    def forward(self, x):
+        """Forward only (the action path): advance the state, return y; traces wait for traces_grad."""
+        self._check_x(x)
+        return self.forward_unchecked(x)
+
+    def traces_grad(self, x, dy, with_input_grad=False):
+        """After ``forward(x)``: RTRL trace update for that step, then the gradient for dy (views).
+
+        ``forward(x)`` + ``traces_grad(x, dy)`` equals ``step(x)`` + ``grad(dy)``; x must be the same.
+        """
+        self._check_x(x)
+        self._check_dy(dy)
+        return self.traces_grad_unchecked(x, dy, with_input_grad)
+
+
+class RTUCell(_Cell):
     """One Recurrent Trace Unit layer with exact RTRL.
 
     RTUCell(n_in, n_hidden, variant="linear"|"nonlinear", activation="tanh"|"relu"|"identity",
@@ -121,10 +170,6 @@ class RTUCell:
         self.state = self.vec[layout.RTU_C1:layout.RTU_C2 + 1]
         self.refresh_coefficients()
 
-    def _slab(self, index):
-        """Slab `index` of mat without the padding rows: (d, n) view."""
-        return self.mat[index, :self.n_in]
-
     # ------------------------------------------------------------------ lifecycle
     def reset(self):
         """Zero the state c, the saved forward values and every RTRL trace (new episode)."""
@@ -162,46 +207,6 @@ class RTUCell:
             out["S2_w2"] = self._slab(layout.RTU_S2_W2).T
         return out
 
-    # ------------------------------------------------------------------ checked door
-    def _check_x(self, x):
-        check_vector(x, self.n_in, self.dtype, "x", "RTUCell")
-
-    def _check_dy(self, dy):
-        check_vector(dy, self.n_out, self.dtype, "dy", "RTUCell")
-
-    def step(self, x):
-        """Forward + RTRL trace update. x: (n_in,) of the cell's dtype. Returns y: (2n,) view."""
-        self._check_x(x)
-        return self.step_unchecked(x)
-
-    def grad(self, dy, with_input_grad=False):
-        """Gradient dict (views) for dL/dy_t = dy: (2n,). Fills ``dx`` if with_input_grad."""
-        self._check_dy(dy)
-        return self.grad_unchecked(dy, with_input_grad)
-
-    def step_grad(self, x, dy, with_input_grad=False):
-        """``step(x)`` then ``grad(dy)`` in one fused pass, for a dy known before y_t is seen.
-
-        Returns (y, grads), both views.
-        """
-        self._check_x(x)
-        self._check_dy(dy)
-        return self.step_grad_unchecked(x, dy, with_input_grad)
-
-    def forward(self, x):
-        """Forward only (the action path): advance the state, return y; traces wait for traces_grad."""
-        self._check_x(x)
-        return self.forward_unchecked(x)
-
-    def traces_grad(self, x, dy, with_input_grad=False):
-        """After ``forward(x)``: RTRL trace update for that step, then the gradient for dy (views).
-
-        ``forward(x)`` + ``traces_grad(x, dy)`` equals ``step(x)`` + ``grad(dy)``; x must be the same.
-        """
-        self._check_x(x)
-        self._check_dy(dy)
-        return self.traces_grad_unchecked(x, dy, with_input_grad)
-
     # ------------------------------------------------------------------ unchecked door (real-time)
     def step_unchecked(self, x):
         rtu_k.rtu_step(x, self.vec, self.mat, self._variant, self._act, self._official)
@@ -230,7 +235,7 @@ class RTUCell:
                 f"activation={self.activation!r}, dtype={self.dtype.name})")
 
 
-class LRUCell:
+class LRUCell(_Cell):
     """Online LRU (complex diagonal recurrence) with exact RTRL: the baseline of design.md §3.4.
 
     LRUCell(n_in, n_hidden, n_out=None, dtype=np.float64, seed=0, *, r_min=0.0, r_max=1.0,
@@ -282,10 +287,6 @@ class LRUCell:
         self.state = self.vec[layout.LRU_H_RE:layout.LRU_H_IM + 1]
         self.refresh_coefficients()
 
-    def _slab(self, index):
-        """Slab `index` of mat without the padding rows: (d, n) view."""
-        return self.mat[index, :self.n_in]
-
     def reset(self):
         """Zero the state h, the saved forward values, the output and every RTRL trace."""
         self.vec[layout.LRU_H_RE:layout.LRU_E_G_IM + 1] = 0.0
@@ -307,39 +308,6 @@ class LRUCell:
         return {"e_lambda_re": self.vec[layout.LRU_E_LAM_RE], "e_lambda_im": self.vec[layout.LRU_E_LAM_IM],
                 "e_gamma_re": self.vec[layout.LRU_E_G_RE], "e_gamma_im": self.vec[layout.LRU_E_G_IM],
                 "e_B_re": self._slab(layout.LRU_EB_RE).T, "e_B_im": self._slab(layout.LRU_EB_IM).T}
-
-    def _check_x(self, x):
-        check_vector(x, self.n_in, self.dtype, "x", "LRUCell")
-
-    def _check_dy(self, dy):
-        check_vector(dy, self.n_out, self.dtype, "dy", "LRUCell")
-
-    def step(self, x):
-        """Forward + RTRL trace update. x: (n_in,). Returns y: (n_out,) view."""
-        self._check_x(x)
-        return self.step_unchecked(x)
-
-    def grad(self, dy, with_input_grad=False):
-        """Gradient dict (views) for dL/dy_t = dy: (n_out,)."""
-        self._check_dy(dy)
-        return self.grad_unchecked(dy, with_input_grad)
-
-    def step_grad(self, x, dy, with_input_grad=False):
-        """``step(x)`` then ``grad(dy)`` in one call. Returns (y, grads), views."""
-        self._check_x(x)
-        self._check_dy(dy)
-        return self.step_grad_unchecked(x, dy, with_input_grad)
-
-    def forward(self, x):
-        """Forward only (the action path); traces wait for ``traces_grad(x, dy)``."""
-        self._check_x(x)
-        return self.forward_unchecked(x)
-
-    def traces_grad(self, x, dy, with_input_grad=False):
-        """After ``forward(x)``: trace update for that step, then the gradients for dy (views)."""
-        self._check_x(x)
-        self._check_dy(dy)
-        return self.traces_grad_unchecked(x, dy, with_input_grad)
 
     def step_unchecked(self, x):
         lru_k.lru_step(x, self.vec, self.mat, self.cmat, self.y)

@@ -164,27 +164,21 @@ class Network:
 
         # (parameter, gradient, trace) groups, flat views; four slots for the fused trace kernels
         groups = [(self.P, self.G, self.Z)]
-        if isinstance(self.cell, RTUCell) and self.fused_traces:
-            c = self.cell
-            none = np.zeros(0, self.dtype)
-            groups.append((c.vec[layout.RTU_NU:layout.RTU_TH + 1].reshape(-1), none,
-                           c.vec[layout.RTU_GR_NU:layout.RTU_GR_TH + 1].reshape(-1)))
-            groups.append((c.mat[layout.RTU_W1:layout.RTU_W2 + 1].reshape(-1), none,
-                           c.mat[layout.RTU_GW1:layout.RTU_GW2 + 1].reshape(-1)))
-        elif isinstance(self.cell, RTUCell):
-            c = self.cell
-            groups.append((c.vec[layout.RTU_NU:layout.RTU_TH + 1].reshape(-1),
-                           c.vec[layout.RTU_GR_NU:layout.RTU_GR_TH + 1].reshape(-1)))
-            groups.append((c.mat[layout.RTU_W1:layout.RTU_W2 + 1].reshape(-1),
-                           c.mat[layout.RTU_GW1:layout.RTU_GW2 + 1].reshape(-1)))
-        elif isinstance(self.cell, LRUCell):
-            c = self.cell
-            groups.append((c.vec[layout.LRU_NU:layout.LRU_GLOG + 1].reshape(-1),
-                           c.vec[layout.LRU_GR_NU:layout.LRU_GR_GLOG + 1].reshape(-1)))
-            groups.append((c.mat[layout.LRU_B_RE:layout.LRU_B_IM + 1].reshape(-1),
-                           c.mat[layout.LRU_GB_RE:layout.LRU_GB_IM + 1].reshape(-1)))
-            groups.append((c.cmat[layout.LRU_C_RE:layout.LRU_C_IM + 1].reshape(-1),
-                           c.cmat[layout.LRU_GC_RE:layout.LRU_GC_IM + 1].reshape(-1)))
+        c = self.cell
+        if isinstance(c, RTUCell):
+            pairs = ((c.vec[layout.RTU_NU:layout.RTU_TH + 1], c.vec[layout.RTU_GR_NU:layout.RTU_GR_TH + 1]),
+                     (c.mat[layout.RTU_W1:layout.RTU_W2 + 1], c.mat[layout.RTU_GW1:layout.RTU_GW2 + 1]))
+        elif isinstance(c, LRUCell):
+            pairs = ((c.vec[layout.LRU_NU:layout.LRU_GLOG + 1], c.vec[layout.LRU_GR_NU:layout.LRU_GR_GLOG + 1]),
+                     (c.mat[layout.LRU_B_RE:layout.LRU_B_IM + 1], c.mat[layout.LRU_GB_RE:layout.LRU_GB_IM + 1]),
+                     (c.cmat[layout.LRU_C_RE:layout.LRU_C_IM + 1], c.cmat[layout.LRU_GC_RE:layout.LRU_GC_IM + 1]))
+        else:
+            pairs = ()
+        for params, grads in pairs:
+            if self.fused_traces:   # the traces are the gradient rows/slabs: no gradient array of their own
+                groups.append((params.reshape(-1), np.zeros(0, self.dtype), grads.reshape(-1)))
+            else:
+                groups.append((params.reshape(-1), grads.reshape(-1)))
         full = []
         for i, g in enumerate(groups):
             p, gr = g[0], g[1]

@@ -1,6 +1,5 @@
 """Streaming actor-critic: act/learn contract, determinism, episode handling, bad input, bounded steps,
 no allocation per step (design.md §3.5, §4.2)."""
-import tracemalloc
 import warnings
 
 import gymnasium as gym
@@ -9,6 +8,7 @@ import pytest
 
 from controller.agent import Agent, AgentConfig, NonFiniteInputWarning
 from controller.config import ConfigError
+from tests.controller.helpers import assert_ticks_allocate_no_array
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (5,), np.float64)
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -297,24 +297,7 @@ def test_no_array_allocation_per_step(cell, critic_thread):
     helper thread too (its hand-overs)."""
     agent = Agent(OBS, BOX, AgentConfig(cell=cell), seed=0,   # paper size: arrays of 100+ KiB
                   critic_thread=critic_thread)
-    rng = np.random.default_rng(0)
-    obs = [rng.standard_normal(5) for _ in range(8)]
-    for t in range(50):
-        agent.act(obs[t % 8])
-        agent.learn(0.1, obs[(t + 1) % 8], False, False)
-    tracemalloc.start()
-    try:
-        start, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for t in range(300):
-            agent.act(obs[t % 8])
-            agent.learn(0.1, obs[(t + 1) % 8], False, False)
-        end, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    agent.close()
-    assert peak - start < 8 * 1024, (start, peak)
-    assert end - start < 4 * 1024, (start, end)
+    assert_ticks_allocate_no_array(agent, 5)
 
 
 @pytest.mark.parametrize("cell", ["rtu-linear", "lru", "none"])

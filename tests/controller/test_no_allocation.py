@@ -14,6 +14,7 @@ from controller.kernels import agent_step
 from controller.kernels import lru as lru_k
 from controller.kernels import rtu as rtu_k
 from controller.networks import Network
+from tests.controller.helpers import assert_ticks_allocate_no_array
 
 
 @pytest.fixture(autouse=True)
@@ -135,8 +136,6 @@ def test_network_kernels_with_the_learner_options_allocate_nothing_per_step(cell
 def test_agent_with_the_learner_options_allocates_no_array_per_step(thread):
     """tests/controller/test_agent.py's tracemalloc check, with every option of issue 18 set: λ per
     group, input skip, RTU ranges, other widths (paper-size cell)."""
-    import tracemalloc
-
     import gymnasium as gym
 
     from controller.agent import Agent, AgentConfig
@@ -146,21 +145,4 @@ def test_agent_with_the_learner_options_allocates_no_array_per_step(thread):
                       head_width=80)
     agent = Agent(gym.spaces.Box(-np.inf, np.inf, (5,), np.float64), gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
                   cfg, seed=0, critic_thread=thread)
-    rng = np.random.default_rng(0)
-    obs = [rng.standard_normal(5) for _ in range(8)]
-    for t in range(50):
-        agent.act(obs[t % 8])
-        agent.learn(0.1, obs[(t + 1) % 8], False, False)
-    tracemalloc.start()
-    try:
-        start, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for t in range(300):
-            agent.act(obs[t % 8])
-            agent.learn(0.1, obs[(t + 1) % 8], False, False)
-        end, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    agent.close()
-    assert peak - start < 8 * 1024, (start, peak)
-    assert end - start < 4 * 1024, (start, end)
+    assert_ticks_allocate_no_array(agent, 5)
