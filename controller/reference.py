@@ -14,7 +14,9 @@ arrays, with the parameters in their public (n, d) orientation and, by default, 
 * ``td_lambda_returns``: λ-returns of one episode (the traces' oracle).
 
 NaN and inf propagate through the twins as IEEE arithmetic says, as through the kernels (restricted
-fastmath keeps NaN/inf semantics, ``controller.kernels.jit``).
+fastmath keeps NaN/inf semantics, ``controller.kernels.jit``): the same entries come out NaN or ±inf,
+except that the LRU twin's complex products may turn an inf into NaN where the kernel's real arithmetic
+keeps it infinite (tests/controller/test_kernels_vs_twin.py).
 """
 import numpy as np
 

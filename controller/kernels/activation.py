@@ -135,7 +135,7 @@ def apply_activation(pre, out, act):
         for i in range(pre.shape[0]):
             for k in range(pre.shape[1]):
                 v = pre[i, k]
-                out[i, k] = v if v > zero else zero
+                out[i, k] = zero if v <= zero else v   # NaN stays NaN (as np.maximum: design.md §6 item 5)
     else:  # ACT_IDENTITY
         for i in range(pre.shape[0]):
             for k in range(pre.shape[1]):

@@ -1,6 +1,7 @@
 """The numba kernels equal their NumPy twins step by step (controller.reference), including the
-linear RTU's two-trace shortcut (DESIGN §3.3), the split forward / traces_grad path, float32 vs
-float64, and writes into the public parameter arrays."""
+linear RTU's two-trace shortcut (design.md §3.3), the split forward / traces_grad path, float32 vs
+float64, writes into the public parameter arrays, and NaN / inf inputs (the same NaN and inf positions
+through the unchecked door; the checked door refuses them)."""
 import numpy as np
 import pytest
 
@@ -181,7 +182,7 @@ def test_params_have_the_public_names_and_shapes():
 
 
 def test_output_order_is_real_parts_then_imaginary_parts():
-    """y = [f(c1) for units 0..n-1, f(c2) for units 0..n-1] (DESIGN §4)."""
+    """y = [f(c1) for units 0..n-1, f(c2) for units 0..n-1] (design.md §4.1)."""
     cell = RTUCell(2, 3, activation="identity")
     y = cell.step(np.array([0.3, -0.7]))
     np.testing.assert_array_equal(y[:3], cell.state[0])
@@ -203,3 +204,93 @@ def test_numpy_baseline_equals_kernel(variant, rng):
         assert rel_err(y, y_ref) < 1e-12
         for k in g_ref:
             assert rel_err(grads[k], g_ref[k]) < 1e-11, k
+
+
+IEEE_KINDS = (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf))
+
+
+def _assert_same_values(got, want, what, kinds=IEEE_KINDS):
+    """Same NaN, +inf and -inf positions (``kinds``), and the finite values within 1e-10 relative."""
+    got, want = np.asarray(got), np.asarray(want)
+    for name, test in kinds:
+        np.testing.assert_array_equal(test(got), test(want), err_msg=f"{what}: {name} positions differ")
+    finite = np.isfinite(want)
+    if finite.any():
+        assert rel_err(got[finite], want[finite]) < 1e-10, what
+
+
+NON_FINITE = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("bad", list(NON_FINITE))
+@pytest.mark.parametrize("into", ["x", "dy"])
+def test_rtu_kernel_and_twin_agree_on_non_finite_inputs(variant, activation, bad, into, rng):
+    """A NaN or ±inf in the input (or in dL/dy) through the unchecked door: the kernel gives NaN and inf
+    where the twin does (restricted fastmath keeps IEEE semantics), at that step and the ones after."""
+    n, d = 5, 4
+    cell = RTUCell(d, n, variant=variant, activation=activation, seed=5)
+    params = params_of(cell)
+    st = rtu_reference_state(n, d)
+    seen_non_finite = False
+    for t in range(10):
+        x = rng.normal(size=d)
+        dy = rng.normal(size=2 * n)
+        if t == 4:
+            (x if into == "x" else dy)[1] = NON_FINITE[bad]
+        y_ref, st = rtu_step_reference(params, st, x, variant, activation)
+        g_ref, dx_ref = rtu_grad_reference(params, st, dy, variant, activation)
+        y = cell.step_unchecked(x)
+        grads = cell.grad_unchecked(dy, with_input_grad=True)
+        _assert_same_values(y, y_ref, f"t={t} y")
+        _assert_same_values(cell.state, np.stack([st["c1"], st["c2"]]), f"t={t} state")
+        for name, trace in cell.traces.items():
+            _assert_same_values(trace, st[name], f"t={t} {name}")
+        for k in params:
+            _assert_same_values(grads[k], g_ref[k], f"t={t} grad {k}")
+        _assert_same_values(cell.dx, dx_ref, f"t={t} dx")
+        seen_non_finite |= not (np.isfinite(y).all() and all(np.isfinite(g).all() for g in grads.values()))
+    assert seen_non_finite, "the injected value reached neither the output nor the gradient"
+
+
+@pytest.mark.parametrize("bad", list(NON_FINITE))
+@pytest.mark.parametrize("into", ["x", "dy"])
+def test_lru_kernel_and_twin_agree_on_non_finite_inputs(bad, into, rng):
+    """As for the RTU, except that with ±inf the twin's complex products (inf · 0 in an imaginary part) may
+    give NaN where the kernel's real arithmetic keeps ±inf: then the same entries are non-finite."""
+    kinds = IEEE_KINDS if bad == "nan" else (("non-finite", lambda a: ~np.isfinite(a)),)
+    n, d, m = 5, 4, 3
+    cell = LRUCell(d, n, n_out=m, seed=10)
+    params = params_of(cell)
+    st = lru_reference_state(n, d)
+    for t in range(10):
+        x = rng.normal(size=d)
+        dy = rng.normal(size=m)
+        if t == 4:
+            (x if into == "x" else dy)[1] = NON_FINITE[bad]
+        y_ref, st = lru_step_reference(params, st, x)
+        g_ref, dx_ref = lru_grad_reference(params, st, dy)
+        y = cell.step_unchecked(x)
+        grads = cell.grad_unchecked(dy, with_input_grad=True)
+        _assert_same_values(y, y_ref, f"t={t} y", kinds)
+        tr = cell.traces
+        for name in ("e_lambda", "e_gamma", "e_B"):
+            _assert_same_values(tr[f"{name}_re"], st[name].real, f"t={t} {name} re", kinds)
+            _assert_same_values(tr[f"{name}_im"], st[name].imag, f"t={t} {name} im", kinds)
+        for k in params:
+            _assert_same_values(grads[k], g_ref[k], f"t={t} grad {k}", kinds)
+        _assert_same_values(cell.dx, dx_ref, f"t={t} dx", kinds)
+
+
+@pytest.mark.parametrize("bad", list(NON_FINITE))
+def test_the_checked_door_refuses_non_finite_inputs_and_keeps_the_state(bad):
+    """The guarded behaviour: step/grad with a NaN or inf raise before any kernel runs."""
+    for cell in (RTUCell(4, 3, seed=1), LRUCell(4, 3, seed=1)):
+        cell.step(np.ones(4))
+        state = cell.state.copy()
+        x = np.ones(4)
+        x[2] = NON_FINITE[bad]
+        with pytest.raises(ValueError, match="expected finite values"):
+            cell.step(x)
+        np.testing.assert_array_equal(cell.state, state)
