@@ -13,6 +13,24 @@ import numpy as np
 from controller.reference import ETA_EPS
 
 
+def _bptt(params, xs, targets, resets, step):
+    """L = sum_t 1/2 ||y_t - target_t||^2 by float64 torch autograd through the whole sequence:
+    ``step(p, state, x)`` -> (state, y_t) with p the parameters as leaf tensors, state None at every
+    reset (and at t = 0). Returns (loss float, grads dict of float64 arrays with the keys of params)."""
+    import torch
+
+    p = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in params.items()}
+    state = None
+    loss = torch.zeros((), dtype=torch.float64)
+    for t in range(len(xs)):
+        if resets[t]:
+            state = None
+        state, y = step(p, state, torch.tensor(np.asarray(xs[t], np.float64)))
+        loss = loss + 0.5 * torch.sum((y - torch.tensor(np.asarray(targets[t], np.float64))) ** 2)
+    loss.backward()
+    return float(loss.detach()), {k: v.grad.numpy().copy() for k, v in p.items()}
+
+
 def rtu_bptt_torch(params, xs, targets, resets, variant="linear", activation="tanh"):
     """BPTT reference: float64 torch autograd through the whole sequence with fixed parameters.
 
@@ -21,59 +39,40 @@ def rtu_bptt_torch(params, xs, targets, resets, variant="linear", activation="ta
     """
     import torch
 
-    p = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in params.items()}
     f = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}[activation]
-    e_nu = torch.exp(p["nu_log"])
-    r = torch.exp(-e_nu)
-    theta = torch.exp(p["theta_log"])
-    g = r * torch.cos(theta)
-    phi = r * torch.sin(theta)
-    eta = torch.sqrt(-torch.expm1(-2.0 * e_nu)) + ETA_EPS
-    n = g.shape[0]
-    c1 = torch.zeros(n, dtype=torch.float64)
-    c2 = torch.zeros(n, dtype=torch.float64)
-    loss = torch.zeros((), dtype=torch.float64)
-    for t in range(len(xs)):
-        if resets[t]:
-            c1 = torch.zeros(n, dtype=torch.float64)
-            c2 = torch.zeros(n, dtype=torch.float64)
-        x = torch.tensor(np.asarray(xs[t], np.float64))
+
+    def step(p, state, x):
+        e_nu = torch.exp(p["nu_log"])
+        r = torch.exp(-e_nu)
+        theta = torch.exp(p["theta_log"])
+        g, phi = r * torch.cos(theta), r * torch.sin(theta)
+        eta = torch.sqrt(-torch.expm1(-2.0 * e_nu)) + ETA_EPS
+        c1, c2 = state if state is not None else (torch.zeros_like(g), torch.zeros_like(g))
         a1 = g * c1 - phi * c2 + eta * (p["w1"] @ x)
         a2 = g * c2 + phi * c1 + eta * (p["w2"] @ x)
         if variant == "linear":
-            c1, c2 = a1, a2
-        else:
-            c1, c2 = f(a1), f(a2)
-        y = torch.cat([f(c1), f(c2)]) if variant == "linear" else torch.cat([c1, c2])
-        loss = loss + 0.5 * torch.sum((y - torch.tensor(np.asarray(targets[t], np.float64))) ** 2)
-    loss.backward()
-    return float(loss.detach()), {k: v.grad.numpy().copy() for k, v in p.items()}
+            return (a1, a2), torch.cat([f(a1), f(a2)])
+        c1, c2 = f(a1), f(a2)
+        return (c1, c2), torch.cat([c1, c2])
+
+    return _bptt(params, xs, targets, resets, step)
 
 
 def lru_bptt_torch(params, xs, targets, resets):
     """BPTT reference for the LRU, float64 torch autograd in real arithmetic. Returns (loss, grads)."""
     import torch
 
-    p = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in params.items()}
-    r = torch.exp(-torch.exp(p["nu_log"]))
-    th = torch.exp(p["theta_log"])
-    lr, li = r * torch.cos(th), r * torch.sin(th)
-    gam = torch.exp(p["gamma_log"])
-    n = lr.shape[0]
-    hr = torch.zeros(n, dtype=torch.float64)
-    hi = torch.zeros(n, dtype=torch.float64)
-    loss = torch.zeros((), dtype=torch.float64)
-    for t in range(len(xs)):
-        if resets[t]:
-            hr = torch.zeros(n, dtype=torch.float64)
-            hi = torch.zeros(n, dtype=torch.float64)
-        x = torch.tensor(np.asarray(xs[t], np.float64))
+    def step(p, state, x):
+        r = torch.exp(-torch.exp(p["nu_log"]))
+        th = torch.exp(p["theta_log"])
+        lr, li = r * torch.cos(th), r * torch.sin(th)
+        gam = torch.exp(p["gamma_log"])
+        hr, hi = state if state is not None else (torch.zeros_like(lr), torch.zeros_like(lr))
         ur, ui = p["B_re"] @ x, p["B_im"] @ x
         hr, hi = lr * hr - li * hi + gam * ur, lr * hi + li * hr + gam * ui
-        y = p["C_re"] @ hr - p["C_im"] @ hi
-        loss = loss + 0.5 * torch.sum((y - torch.tensor(np.asarray(targets[t], np.float64))) ** 2)
-    loss.backward()
-    return float(loss.detach()), {k: v.grad.numpy().copy() for k, v in p.items()}
+        return (hr, hi), p["C_re"] @ hr - p["C_im"] @ hi
+
+    return _bptt(params, xs, targets, resets, step)
 
 
 def network_onestep_grads_torch(dense, cell_kind, cell_params, xs, dout, rtu_activation="tanh",
