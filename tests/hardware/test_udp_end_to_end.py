@@ -103,15 +103,14 @@ def run_rig(rate, total):
 
 def check(r):
     out, stats, proxy, adapter, period = r["out"], r["stats"], r["proxy"], r["adapter"], r["period"]
-    # -- rate: the schedule is absolute, so elapsed time = releases x period (no drift). Unloaded, all
-    # ticks are on time; the bound leaves room for a 2-core CI box where other processes hog both
-    # cores (0.94 seen)
+    # -- rate: the schedule is absolute, so elapsed time = releases x period (no drift), and releases
+    # lost to overruns are dropped and counted, never caught up (how many is a benchmark's business)
     assert out["ticks"] == r["ticks"] and out["stop_reason"] == "done"
     assert out["elapsed_s"] == pytest.approx(out["releases"] * period, rel=0.02)
-    # setup + shutdown: a hang check, not a benchmark (under 1 s in every idle CI run; 1.4 s seen with
-    # 6 busy processes on the 2 cores, 2026-11-28)
+    assert out["releases"] == out["ticks"] + out["missed_releases"]
+    assert out["deadline_misses"] >= out["missed_releases"]
+    # setup + shutdown: a hang check, not a benchmark
     assert r["wall"] < out["elapsed_s"] + 3.0
-    assert out["on_time_fraction"] >= 0.90
     # -- host staleness watchdog: engaged within stale_timeout (+ one period of sampling, + slack)
     silent_at = r["events"]["robot silent"]
     first_stale = min(t for t in r["stale_ticks"] if t >= silent_at)
