@@ -38,7 +38,7 @@ def test_deploy_against_emulator_with_resets(tmp_path):
     assert out["ticks"] == 150 and out["stop_reason"] == "done"
     assert out["resets"] >= 2 and out["truncations"] == out["resets"]
     assert stats["resets"] == out["resets"]
-    assert out["deadline_misses"] <= 3
+    assert out["releases"] == out["ticks"] + out["missed_releases"]   # late ticks are counted, not caught up
     saved = json.loads((tmp_path / "loop_stats.json").read_text())
     assert saved["ticks"] == 150 and (tmp_path / "config.yaml").exists()
 
