@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from controller.errors import read_bytes
+
 FORMAT = "rtu-control-checkpoint"
 VERSION = 1
 _META = "__meta__"
@@ -74,10 +76,7 @@ def save_arrays(path, arrays, meta=None):
 def load_arrays(path):
     """(arrays, meta) from a checkpoint written by save_arrays, verified; CheckpointError otherwise."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({err.strerror})") from None
+    data = read_bytes(path, CheckpointError, "checkpoint")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             if _META not in npz.files:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from controller.errors import ConfigError, check  # noqa: F401  (re-exported: callers import them from here)
+from controller.errors import ConfigError, check, read_bytes  # noqa: F401  (ConfigError, check: re-exported)
 
 _FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -237,10 +237,7 @@ def read_yaml(path):
     """The mapping in a YAML file, or ConfigError naming the file and the problem (unreadable, not
     UTF-8, invalid YAML, a repeated key, not a mapping)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+    raw = read_bytes(path, ConfigError, "config")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

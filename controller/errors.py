@@ -21,3 +21,12 @@ def check(condition, key, expected, found):
     """Raise ConfigError('<key>: expected <expected>, found <found!r>') unless condition holds."""
     if not condition:
         raise ConfigError(message(key, expected, repr(found)))
+
+
+def read_bytes(path, error, what):
+    """The bytes of the file at ``path`` (a ``pathlib.Path``), or ``error('<path>: cannot read <what>
+    (<reason>)')`` when the operating system refuses."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise error(f"{path}: cannot read {what} ({err.strerror})") from None

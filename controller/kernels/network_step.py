@@ -47,6 +47,15 @@ def net_forward(s, x):
 
 
 @kernel
+def _cell_io(s):
+    """(the cell's input, dL/d(cell output)): the views of s.A holding the encoder output (H,) and the
+    gradient the head sent back to the cell (m,)."""
+    a_enc = s.lay[LAY_A_ENC]
+    a_dy = s.lay[LAY_A_DY]
+    return s.A[a_enc:a_enc + s.lay[LAY_H]], s.A[a_dy:a_dy + s.lay[LAY_M]]
+
+
+@kernel
 def net_backward(s, x):
     """After net_forward(s, x) with s.A[DOUT] set: head one-step gradient, cell RTRL trace update and
     full-history gradient, encoder one-step gradient, through the cell's input and (input skip) straight
@@ -54,23 +63,19 @@ def net_backward(s, x):
     d = s.sc[SC_NO_DECAY]  # a scalar of the network's dtype, unused when not accumulating
     head_backward(s.hin, s.P, s.A, s.G, s.lay, False, d)
     kind = s.kind[CODE_CELL]
-    h = s.lay[LAY_H]
-    m = s.lay[LAY_M]
-    a_enc = s.lay[LAY_A_ENC]
-    a_dy = s.lay[LAY_A_DY]
+    x_cell, dy_cell = _cell_io(s)
     if kind == KIND_RTU:
-        rtu_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx, s.kind[CODE_VARIANT],
-                        s.kind[CODE_ACTIVATION], True)
+        rtu_traces_grad(x_cell, dy_cell, s.vec, s.mat, s.dx, s.kind[CODE_VARIANT], s.kind[CODE_ACTIVATION], True)
         if s.lay[LAY_SKIP]:
             skip_grad_add(s.A, s.lay, s.dx)
         encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay, False, d)
     elif kind == KIND_LRU:
-        lru_traces_grad(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.cmat, s.dx, True)
+        lru_traces_grad(x_cell, dy_cell, s.vec, s.mat, s.cmat, s.dx, True)
         if s.lay[LAY_SKIP]:
             skip_grad_add(s.A, s.lay, s.dx)
         encoder_backward(x, s.dx, s.P, s.A, s.G, s.lay, False, d)
     else:
-        encoder_backward(x, s.A[a_dy:a_dy + m], s.P, s.A, s.G, s.lay, False, d)
+        encoder_backward(x, dy_cell, s.P, s.A, s.G, s.lay, False, d)
 
 
 @kernel
@@ -85,14 +90,10 @@ def net_backward_accumulate(s, x):
         net_backward(s, x)
         return net_accumulate(s)
     d = s.decay[DECAY_DENSE]
-    dc = s.decay[DECAY_CELL]
-    h = s.lay[LAY_H]
-    m = s.lay[LAY_M]
-    a_enc = s.lay[LAY_A_ENC]
-    a_dy = s.lay[LAY_A_DY]
     l1_dense = head_backward(s.hin, s.P, s.A, s.Z, s.lay, True, d)
-    l1_cell = rtu_traces_grad_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat, s.dx,
-                                         s.kind[CODE_VARIANT], s.kind[CODE_ACTIVATION], dc)
+    x_cell, dy_cell = _cell_io(s)
+    l1_cell = rtu_traces_grad_accumulate(x_cell, dy_cell, s.vec, s.mat, s.dx, s.kind[CODE_VARIANT],
+                                         s.kind[CODE_ACTIVATION], s.decay[DECAY_CELL])
     if s.lay[LAY_SKIP]:
         skip_grad_add(s.A, s.lay, s.dx)
     l1_dense += encoder_backward(x, s.dx, s.P, s.A, s.Z, s.lay, True, d)
@@ -102,8 +103,8 @@ def net_backward_accumulate(s, x):
 @kernel
 def net_forward_backward(s, x):
     """Forward and the backward work for a dL/dout already in s.A[DOUT] (the critic's dV = 1). For a
-    network with fused traces (``s.kind[CODE_FUSED_TRACES]`` = 1) all of it is deferred: the next ``net_accumulate`` or
-    ``net_apply(then_accumulate)`` updates the cell's RTRL traces and computes the gradient while it
+    network with fused traces (``s.kind[CODE_FUSED_TRACES]`` = 1) all of it is deferred: the next
+    ``net_accumulate`` or ``net_apply(then_accumulate)`` updates the cell's RTRL traces and computes the gradient while it
     streams through the parameters and traces anyway (``_deferred_learn``)."""
     net_forward(s, x)
     if s.kind[CODE_FUSED_TRACES] == 0:
@@ -120,15 +121,11 @@ def _deferred_learn(s, step, cell_step, do_apply):
     the two-pass route wrote a gradient array in the backward and re-read it here. step, cell_step:
     scalars of the network's dtype. Returns ||z||_1 (shares in s.zl1)."""
     d = s.decay[DECAY_DENSE]
-    dc = s.decay[DECAY_CELL]
-    h = s.lay[LAY_H]
-    m = s.lay[LAY_M]
-    a_enc = s.lay[LAY_A_ENC]
-    a_dy = s.lay[LAY_A_DY]
     l1_dense = head_backward_apply(s.hin, s.P, s.A, s.Z, s.lay, step, d, do_apply)
-    l1_cell = rtu_traces_grad_apply_accumulate(s.A[a_enc:a_enc + h], s.A[a_dy:a_dy + m], s.vec, s.mat,
-                                               s.dx, s.kind[CODE_VARIANT], s.kind[CODE_ACTIVATION], cell_step,
-                                               dc, do_apply)
+    x_cell, dy_cell = _cell_io(s)
+    l1_cell = rtu_traces_grad_apply_accumulate(x_cell, dy_cell, s.vec, s.mat, s.dx, s.kind[CODE_VARIANT],
+                                               s.kind[CODE_ACTIVATION], cell_step, s.decay[DECAY_CELL],
+                                               do_apply)
     if s.lay[LAY_SKIP]:
         skip_grad_add(s.A, s.lay, s.dx)
     l1_dense += encoder_backward_apply(s.dx, s.P, s.A, s.Z, s.lay, step, d, do_apply)

@@ -34,7 +34,7 @@ Reference twins: ``controller.reference.rtu_step_reference`` / ``rtu_grad_refere
 from controller.kernels.activation import apply_activation
 from controller.kernels.jit import kernel
 from controller.kernels.layout import (  # noqa: F401  (the phases are public here too)
-    ACCUMULATE, APPLY, FORWARD, GRAD, INPUT_GRAD, ROW_FUSED, RTU_C1, RTU_C2, RTU_D1, RTU_D2, RTU_ETA, RTU_FP1, RTU_FP2,
+    ACCUMULATE, APPLY, FORWARD, GRAD, INPUT_GRAD, ROW_FUSED, RTU_C1, RTU_C2, RTU_D1, RTU_D2, RTU_ETA,
     RTU_G, RTU_GR_NU, RTU_GR_TH, RTU_GW1, RTU_GW2, RTU_NU, RTU_PC1, RTU_PC2, RTU_PHI, RTU_Q1, RTU_Q2,
     RTU_S1_NU, RTU_S1_TH, RTU_S1_W1, RTU_S1_W2, RTU_S2_NU, RTU_S2_TH, RTU_S2_W1, RTU_S2_W2, RTU_SRC_NU,
     RTU_SRC_TH, RTU_TH, RTU_U1, RTU_U2, RTU_W1, RTU_W2, RTU_Y1, RTU_Y2, TRACES, VARIANT_LINEAR,
@@ -42,7 +42,7 @@ from controller.kernels.layout import (  # noqa: F401  (the phases are public he
 from controller.kernels.rtu_coefficients import (  # noqa: F401  (ETA_EPS and the refresh are public here too)
     ETA_EPS, _coefficients_row, rtu_refresh_coefficients,
 )
-from controller.kernels.rtu_units import _rtu_deltas, _rtu_slopes, _rtu_unit_traces
+from controller.kernels.rtu_units import _rtu_deltas, _rtu_slopes, _rtu_unit_traces, nonlinear_w_traces
 
 @kernel
 def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, phases, decay, step):
@@ -246,23 +246,7 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, phases, decay, step):
                     mat[RTU_GW2, j, k] = d2 * s1 - d1 * s2
         elif row_fused and do_traces and do_grad and acc_grad:
             for k in range(n):
-                g = vec[RTU_G, k]
-                phi = vec[RTU_PHI, k]
-                fp1 = vec[RTU_FP1, k]
-                fp2 = vec[RTU_FP2, k]
-                ex = vec[RTU_ETA, k] * xj
-                a = mat[RTU_S1_W1, j, k]
-                b = mat[RTU_S2_W1, j, k]
-                sa1 = fp1 * (g * a - phi * b + ex)
-                sa2 = fp2 * (g * b + phi * a)
-                a = mat[RTU_S1_W2, j, k]
-                b = mat[RTU_S2_W2, j, k]
-                sb1 = fp1 * (g * a - phi * b)
-                sb2 = fp2 * (g * b + phi * a + ex)
-                mat[RTU_S1_W1, j, k] = sa1
-                mat[RTU_S2_W1, j, k] = sa2
-                mat[RTU_S1_W2, j, k] = sb1
-                mat[RTU_S2_W2, j, k] = sb2
+                sa1, sa2, sb1, sb2 = nonlinear_w_traces(vec, mat, j, k, xj)
                 d1 = vec[RTU_D1, k]
                 d2 = vec[RTU_D2, k]
                 e1 = decay * mat[RTU_GW1, j, k] + (d1 * sa1 + d2 * sa2)
@@ -273,19 +257,7 @@ def _rtu_pass(x, dy, vec, mat, dx, variant, act, official, phases, decay, step):
         else:
             if do_traces:
                 for k in range(n):
-                    g = vec[RTU_G, k]
-                    phi = vec[RTU_PHI, k]
-                    fp1 = vec[RTU_FP1, k]
-                    fp2 = vec[RTU_FP2, k]
-                    ex = vec[RTU_ETA, k] * xj
-                    a = mat[RTU_S1_W1, j, k]
-                    b = mat[RTU_S2_W1, j, k]
-                    mat[RTU_S1_W1, j, k] = fp1 * (g * a - phi * b + ex)
-                    mat[RTU_S2_W1, j, k] = fp2 * (g * b + phi * a)
-                    a = mat[RTU_S1_W2, j, k]
-                    b = mat[RTU_S2_W2, j, k]
-                    mat[RTU_S1_W2, j, k] = fp1 * (g * a - phi * b)
-                    mat[RTU_S2_W2, j, k] = fp2 * (g * b + phi * a + ex)
+                    nonlinear_w_traces(vec, mat, j, k, xj)
             if do_grad and acc_grad:
                 for k in range(n):
                     d1 = vec[RTU_D1, k]

@@ -3,13 +3,48 @@ units on hoisted row views of ``vec`` (``controller.kernels.layout``), with no b
 inside a loop: such a branch lets the code numba compiles and the code it loads from its cache round
 differently (tests/controller/test_cache_determinism.py).
 """
+from numba import njit
+
 from controller.kernels.activation import activation_slope as _activation_slope
-from controller.kernels.jit import kernel
+from controller.kernels.jit import KERNEL_OPTIONS, kernel
 from controller.kernels.layout import (
     RTU_C1, RTU_C2, RTU_D1, RTU_D2, RTU_DETA_NU, RTU_DG_NU, RTU_DG_TH, RTU_DPHI_NU, RTU_DPHI_TH, RTU_ETA,
     RTU_FP1, RTU_FP2, RTU_G, RTU_PC1, RTU_PC2, RTU_PHI, RTU_Q1, RTU_Q2, RTU_S1_NU, RTU_S1_TH, RTU_S2_NU,
-    RTU_S2_TH, RTU_U1, RTU_U2, RTU_Y1, RTU_Y2, VARIANT_LINEAR,
+    RTU_S1_W1, RTU_S1_W2, RTU_S2_TH, RTU_S2_W1, RTU_S2_W2, RTU_U1, RTU_U2, RTU_Y1, RTU_Y2, VARIANT_LINEAR,
 )
+
+# scalar helpers inlined into the caller's numba IR (no call, the caller's loop vectorises as written out)
+inline = njit(inline="always", **KERNEL_OPTIONS)
+
+
+@inline
+def rotate(g, phi, re, im):
+    """(g + iφ)(re + i·im) as (real part, imaginary part): a product with the unit's λ = g + iφ or with
+    one of its derivatives (design.md §3.2-3.3)."""
+    return g * re - phi * im, g * im + phi * re
+
+
+@inline
+def nonlinear_w_traces(vec, mat, j, k, xj):
+    """Update the non-linear RTU's four w traces of unit k, input j (design.md §3.3), in place:
+    S_w1 <- f' (λ S_w1 + η x_j), S_w2 <- f' (λ S_w2 + i η x_j), per component f'(a1), f'(a2); every old
+    trace is read before any is written. Returns the new (S1_w1, S2_w1, S1_w2, S2_w2)."""
+    g = vec[RTU_G, k]
+    phi = vec[RTU_PHI, k]
+    ex = vec[RTU_ETA, k] * xj
+    a1, a2 = rotate(g, phi, mat[RTU_S1_W1, j, k], mat[RTU_S2_W1, j, k])
+    b1, b2 = rotate(g, phi, mat[RTU_S1_W2, j, k], mat[RTU_S2_W2, j, k])
+    fp1 = vec[RTU_FP1, k]
+    fp2 = vec[RTU_FP2, k]
+    s11 = fp1 * (a1 + ex)
+    s21 = fp2 * a2
+    s12 = fp1 * b1
+    s22 = fp2 * (b2 + ex)
+    mat[RTU_S1_W1, j, k] = s11
+    mat[RTU_S2_W1, j, k] = s21
+    mat[RTU_S1_W2, j, k] = s12
+    mat[RTU_S2_W2, j, k] = s22
+    return s11, s21, s12, s22
 
 
 @kernel
