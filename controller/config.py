@@ -27,19 +27,6 @@ from controller.errors import ConfigError, check, read_bytes  # noqa: F401  (Con
 _FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-def check_env_id(env_id, key):
-    """Raise ConfigError unless env_id is a registered gymnasium id (``import envs`` registers this
-    package's ids first). Only the registry is read: nothing is built."""
-    import gymnasium
-
-    import envs  # noqa: F401  (registers the -P / -V and diagnostic ids)
-    try:
-        gymnasium.spec(env_id)
-    except gymnasium.error.Error as err:
-        raise ConfigError(f"{key}: expected a registered gymnasium id (e.g. HalfCheetah-P-v5, "
-                          f"CartPole-P-v1), found {env_id!r} ({err})") from None
-
-
 def check_output_path(path, key, kind):
     """Raise ConfigError when an output path names the wrong kind of thing already on disk: kind
     "folder" (a results folder: an existing file is wrong) or "file" (an existing folder is wrong).

@@ -20,6 +20,7 @@ __all__ = [
     "check_float",
     "check_choice",
     "check_int_range",
+    "check_env_id",
 ]
 
 
@@ -103,3 +104,18 @@ def check_int_range(name: str, value, low: int, high: int, where: str = "") -> t
         return lo, hi
     v = check_int(name, value, low, high, where)
     return v, v
+
+
+def check_env_id(env_id, key: str) -> str:
+    """Return ``env_id`` if it is a registered gymnasium id (this package's ids are registered by
+    importing ``envs``); otherwise raise ``EnvConfigError`` naming ``key``. Only the registry is read:
+    nothing is built."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the -P / -V and diagnostic ids)
+    try:
+        gymnasium.spec(env_id)
+    except gymnasium.error.Error as err:
+        raise EnvConfigError(message(key, "a registered gymnasium id (e.g. HalfCheetah-P-v5, CartPole-P-v1)",
+                                     f"{env_id!r} ({err})")) from None
+    return env_id

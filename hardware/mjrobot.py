@@ -21,7 +21,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from controller.config import ConfigError, check_env_id
+from controller.config import ConfigError
+from envs.errors import check_env_id
 from hardware.base import Channel, ChannelError, HardwareError
 
 

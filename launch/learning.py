@@ -26,7 +26,8 @@ from typing import Literal
 
 import numpy as np
 
-from controller.config import build_config, check, check_env_id, check_output_path
+from controller.config import build_config, check, check_output_path
+from envs.errors import check_env_id
 from launch.envcheck import check_env
 from launch.runner import Runner
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from controller.agent import AgentConfig
-from controller.config import check, check_env_id, check_output_path, load_config
+from controller.config import check, check_output_path, load_config
+from envs.errors import check_env_id
 
 
 class TrainError(RuntimeError):

@@ -1,7 +1,8 @@
-"""Imports point one way (design.md §2.2, §4.8): ``controller/`` imports neither ``hardware`` nor
-``launch``, ``hardware/`` does not import ``launch`` (every import statement, those inside functions
-included, read with ast); and the real-time packages never import torch, matplotlib or ray (checked in a
-fresh interpreter that imports every module of controller, envs and hardware)."""
+"""Imports point one way (design.md §2.2, §4.8): ``controller/`` imports none of ``envs``,
+``hardware`` and ``launch``, ``envs/`` neither ``hardware`` nor ``launch``, ``hardware/`` does not import
+``launch`` (every import statement, those inside functions included, read with ast); and the real-time
+packages never import torch, matplotlib or ray (checked in a fresh interpreter that imports every module
+of controller, envs and hardware)."""
 import ast
 import json
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = {"controller": ("hardware", "launch"), "hardware": ("launch",)}
+FORBIDDEN = {"controller": ("envs", "hardware", "launch"), "envs": ("hardware", "launch"),
+             "hardware": ("launch",)}
 
 CODE = r"""
 import importlib, json, pkgutil, sys
