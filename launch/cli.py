@@ -3,6 +3,7 @@
     rtu-control bench  [--config FILE] [--set key=value ...]   cell latency benchmark (launch.bench)
     rtu-control bench agent [...]                               agent latency benchmark (launch.bench_agent)
     rtu-control bench learning [...]                            learning curves, seeds x cells (launch.learning)
+    rtu-control bench --assert BUDGETS.yaml [--record FILE]     latency budgets check (launch.bench_assert)
     rtu-control warmup                                          compile every kernel for this machine
     rtu-control train  [--config FILE|NAME] [--set key=value ...] [--resume RUN_DIR]
                                                                 online learning in simulation (launch.train)
@@ -55,7 +56,39 @@ def _bench_config(args):
     return module, path, load_config(getattr(module, cls_name), path, args.overrides)
 
 
+def _assert_arguments(args):
+    """ConfigError when --assert / --record are combined with what they replace (a target, --config)."""
+    if args.record is not None and args.assert_budgets is None:
+        raise ConfigError("--record: expected --assert BUDGETS.yaml too (the budgets file names the agent "
+                          "and the measurement a baseline records)")
+    if args.assert_budgets is not None:
+        if args.target != "cells":
+            raise ConfigError(f"--assert: expected no target (it measures the budgets file's agent), "
+                              f"found {args.target!r}")
+        if args.config is not None:
+            raise ConfigError("--assert: the budgets file is the config; pass changes with --set, "
+                              f"found --config {args.config}")
+
+
+def _budgets_path(args):
+    """The --assert file: an existing path, else a packaged launch/configs/ file of that name
+    (``--assert budgets`` -> the packaged example budgets.yaml)."""
+    value = args.assert_budgets
+    if Path(value).exists():
+        return Path(value)
+    for name in (value, f"{value}.yaml"):
+        if not _looks_like_path(value) and packaged_config(name).is_file():
+            return Path(packaged_config(name))
+    raise ConfigError(f"--assert {value}: no such file" + ("" if _looks_like_path(value) else
+                      f", and no packaged launch/configs/{value}.yaml (packaged: budgets)"))
+
+
 def _cmd_bench(args):
+    _assert_arguments(args)
+    if args.assert_budgets is not None:
+        from launch.bench_assert import main_assert
+        return main_assert(_budgets_path(args), args.overrides, args.record,
+                           echo=lambda line: print(line, flush=True))
     bench, path, cfg = _bench_config(args)
     print(f"rtu-control bench {args.target}: config {path}")
     bench.run(cfg)
@@ -191,6 +224,10 @@ def config_of(args):
         from hardware.emulator import EmulatorConfig
         return load_config(EmulatorConfig, _emulator_path(args), args.overrides)
     if args.command == "bench":
+        _assert_arguments(args)
+        if args.assert_budgets is not None:
+            from launch.latency_budgets import load_budgets
+            return load_budgets(_budgets_path(args), args.overrides)[0]
         return _bench_config(args)[2]
     return None
 
@@ -234,16 +271,28 @@ def build_parser():
         "Benchmarks. cells (default): per-step latency of the RTU / LRU cells' step and gradient against "
         "a NumPy twin and torch GRU; agent: act + learn of the streaming actor-critic per tick; learning: "
         "learning runs over env ids x cells x seeds, summarised with their curves. Each writes its "
-        "results under results/ (the config's output).",
+        "results under results/ (the config's output). --assert BUDGETS.yaml: a latency regression check "
+        "of an agent (act, act + learn per tick against budgets in µs, relative to a calibration kernel "
+        "timed in the same run, or to a recorded baseline): exit 0 when every budget holds, 1 when one is "
+        "exceeded, 2 for bad input (docs/latency_checks.md).",
         ["rtu-control bench --set calls=2000 --set sizes=[small]",
          "rtu-control bench agent --set sizes=[paper] --set dtypes=[float32]",
-         "rtu-control bench learning --set seeds=[0,1] --set steps=100000"],
+         "rtu-control bench learning --set seeds=[0,1] --set steps=100000",
+         "rtu-control bench --assert budgets                # exit 1 when a latency budget is exceeded",
+         "rtu-control bench --assert budgets --record baseline.json --set repeats=9"],
         "Packaged configs: bench.yaml (cells), bench_agent.yaml (agent, --config agent), "
-        "bench_learning.yaml (learning, --config learning); each holds its target's defaults."))
+        "bench_learning.yaml (learning, --config learning); each holds its target's defaults. "
+        "budgets.yaml: an example budgets file for --assert (--assert budgets)."))
     p.add_argument("target", nargs="?", choices=("cells", "agent", "learning"), default="cells",
                    help="cells (default): RTU/LRU cells; agent: the streaming actor-critic per tick; "
                         "learning: seeds x cells learning runs on env ids")
     _add_config_arguments(p, "bench.yaml, bench_agent.yaml or bench_learning.yaml", "cells=[lru]")
+    p.add_argument("--assert", dest="assert_budgets", default=None, metavar="BUDGETS.yaml",
+                   help="latency regression check: measure the agent the file names, print a table, exit 1 "
+                        "when a budget is exceeded (docs/latency_checks.md; packaged example: budgets.yaml)")
+    p.add_argument("--record", default=None, metavar="FILE",
+                   help="with --assert: also write a baseline (figures, calibration, machine) to FILE, "
+                        "for budgets of kind max_vs_baseline")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("train", help="online learning in simulation, crash-safe checkpoints, results folder",
                        **_describe(
