@@ -1,5 +1,5 @@
-"""Atomic, verified checkpoints of named arrays and metadata (the cells' complete state today; the whole
-learner later, issue 6).
+"""Atomic, verified checkpoints of named arrays and metadata (a cell's complete state; the agent's
+checkpoints in ``agent_checkpoint`` use the same files).
 
 File format (version 1): an uncompressed ``.npz`` (numpy's zip of ``.npy`` arrays) holding the arrays
 plus one ``__meta__`` entry: JSON with ``format``, ``version``, the caller's metadata and a SHA-256 of
