@@ -7,6 +7,20 @@ import numpy as np
 import pytest
 
 
+def pytest_collection_finish(session):
+    """A test module may define ``start_background(items)``: once the selection is final it is called
+    with the module's selected items, so that a slow subprocess they need (a cold numba compile) runs on
+    the second core while the serial test run goes on, instead of after it."""
+    by_module = {}
+    for item in session.items:
+        if getattr(item, "module", None) is not None:
+            by_module.setdefault(item.module, []).append(item)
+    for module, items in by_module.items():
+        start = getattr(module, "start_background", None)
+        if callable(start):
+            start(items)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

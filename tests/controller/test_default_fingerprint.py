@@ -13,7 +13,8 @@ numba's cache: float64 agents round some reductions (LayerNorm's backward) diffe
 (the float32 cases here agree), presumably because a callee compiled on its own and its copy inside a
 cached caller are optimised separately. So each case records both variants, and the cases run in one
 fresh process with a cache directory of their own (``CACHE``): the first run after a source change
-compiles everything (minutes), later runs load it, and no other process mixes the two.
+compiles everything (minutes), later runs load it, and no other process mixes the two. That process
+starts as soon as the session's tests are collected (``start_background``), on the second core.
 """
 import hashlib
 import json
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import gymnasium as gym
@@ -172,9 +174,50 @@ def run_all_in_subprocess(cache_dir):
 CASES = _cases()
 
 
+def recorded_for_host():
+    """This CPU's record ({"numba", "cases"}), or None."""
+    return json.loads(RECORD.read_text()).get(host()) if RECORD.is_file() else None
+
+
+class _Background:
+    """run_all_in_subprocess(CACHE) on a daemon thread: its subprocess compiles every case's kernels (minutes
+    on a cold cache) on the second core while the other tests run."""
+
+    def __init__(self):
+        self.thread, self.result, self.error = None, None, None
+
+    def start(self):
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="fingerprint", daemon=True)
+            self.thread.start()
+
+    def _run(self):
+        try:
+            self.result = run_all_in_subprocess(CACHE)
+        except BaseException as err:   # handed to the test that waits for it
+            self.error = err
+
+    def wait(self):
+        self.start()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+_BACKGROUND = _Background()
+
+
+def start_background(items):
+    """Called by tests/conftest.py with this module's selected tests: starts the fingerprint process if
+    one of them needs it and the CPU has a record."""
+    if any("fingerprints" in item.fixturenames for item in items) and recorded_for_host() is not None:
+        _BACKGROUND.start()
+
+
 @pytest.fixture(scope="module")
 def record():
-    recorded = json.loads(RECORD.read_text()).get(host()) if RECORD.is_file() else None
+    recorded = recorded_for_host()
     if recorded is None:
         pytest.skip(f"no fingerprint recorded for CPU {host()!r}: python -m tests.controller.test_default_fingerprint")
     return recorded
@@ -182,7 +225,7 @@ def record():
 
 @pytest.fixture(scope="module")
 def fingerprints(record):
-    return run_all_in_subprocess(CACHE)
+    return _BACKGROUND.wait()
 
 
 @pytest.mark.parametrize("name", list(CASES))
