@@ -14,7 +14,7 @@ numba's cache: float64 agents round some reductions (LayerNorm's backward) diffe
 cached caller are optimised separately. So each case records both variants, and the cases run in one
 fresh process with a cache directory of their own (``CACHE``): the first run after a source change
 compiles everything (minutes), later runs load it, and no other process mixes the two. That process
-starts as soon as the session's tests are collected (``start_background``), on the second core.
+starts as soon as the session's tests are collected (``tests/background.py``), on the second core.
 """
 import hashlib
 import json
@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import gymnasium as gym
@@ -32,6 +31,7 @@ import pytest
 from llvmlite import binding as llvm
 
 from controller.agent import Agent, AgentConfig
+from tests import background
 
 RECORD = Path(__file__).with_name("default_fingerprint.json")
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,40 +179,14 @@ def recorded_for_host():
     return json.loads(RECORD.read_text()).get(host()) if RECORD.is_file() else None
 
 
-class _Background:
-    """run_all_in_subprocess(CACHE) on a daemon thread: its subprocess compiles every case's kernels (minutes
-    on a cold cache) on the second core while the other tests run."""
-
-    def __init__(self):
-        self.thread, self.result, self.error = None, None, None
-
-    def start(self):
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="fingerprint", daemon=True)
-            self.thread.start()
-
-    def _run(self):
-        try:
-            self.result = run_all_in_subprocess(CACHE)
-        except BaseException as err:   # handed to the test that waits for it
-            self.error = err
-
-    def wait(self):
-        self.start()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-_BACKGROUND = _Background()
+FINGERPRINTS = background.Job("fingerprints", lambda: run_all_in_subprocess(CACHE))
 
 
 def start_background(items):
     """Called by tests/conftest.py with this module's selected tests: starts the fingerprint process if
     one of them needs it and the CPU has a record."""
     if any("fingerprints" in item.fixturenames for item in items) and recorded_for_host() is not None:
-        _BACKGROUND.start()
+        background.submit(FINGERPRINTS)
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +199,7 @@ def record():
 
 @pytest.fixture(scope="module")
 def fingerprints(record):
-    return _BACKGROUND.wait()
+    return FINGERPRINTS.wait()
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -1,6 +1,15 @@
 """`rtu-control warmup` compiles every agent configuration; each exercise leaves a usable agent."""
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 from controller.warmup import warm_up_agents
 from launch.cli import main
+from tests import background
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_warm_up_agents_covers_each_cell_dtype_and_action_kind():
@@ -33,14 +42,8 @@ def test_warmup_command(capsys):
 
 
 def test_kernels_cached_is_false_on_an_empty_numba_cache(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "empty"),
-               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     script = ("from controller.warmup import kernels_cached\n"
               "print(kernels_cached('float32', False, 'loop'), kernels_cached('float64', True, 'gymnasium'))")
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
@@ -49,30 +52,41 @@ def test_kernels_cached_is_false_on_an_empty_numba_cache(tmp_path):
     assert done.stdout.split() == ["False", "False"]
 
 
-def test_kernels_cached_tells_the_head_and_the_threading_of_credit_and_apply_apart(tmp_path):
+LEARNED_BOX_AGENT = (
+    "import numpy as np, gymnasium as gym\n"
+    "from controller.agent import Agent, AgentConfig\n"
+    "from controller.warmup import kernels_cached\n"
+    "agent = Agent(gym.spaces.Box(-np.inf, np.inf, (3,), np.float64), gym.spaces.Box(-1, 1, (2,)),\n"
+    "              AgentConfig(n_units=2, encoder_width=2, head_width=2))\n"
+    "agent.act(np.ones(3))\n"
+    "agent.learn(0.0, np.ones(3), False, False)\n"
+    "print(kernels_cached('float32', False, 'gymnasium'), kernels_cached('float32', True, 'gymnasium'),\n"
+    "      kernels_cached('float32', False, 'critic_thread'))")
+
+
+def _learned_box_agent_in_an_empty_cache():
+    """LEARNED_BOX_AGENT's output in a fresh process with an empty NUMBA_CACHE_DIR (a cold compile)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "cache"),
+                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        done = subprocess.run([sys.executable, "-c", LEARNED_BOX_AGENT], cwd=tmp, env=env, capture_output=True,
+                              text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+
+BOX_AGENT_RUN = background.Job("a Box agent in an empty cache", _learned_box_agent_in_an_empty_cache)
+
+
+def start_background(items):
+    background.submit_if_selected(
+        items, "test_kernels_cached_tells_the_head_and_the_threading_of_credit_and_apply_apart", BOX_AGENT_RUN)
+
+
+def test_kernels_cached_tells_the_head_and_the_threading_of_credit_and_apply_apart():
     """credit_and_apply is one kernel with a specialisation per head kind and threading: after a Box
     agent learned in gymnasium order (own empty cache), that order is cached for Box actions only."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
-               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    script = ("import numpy as np, gymnasium as gym\n"
-              "from controller.agent import Agent, AgentConfig\n"
-              "from controller.warmup import kernels_cached\n"
-              "agent = Agent(gym.spaces.Box(-np.inf, np.inf, (3,), np.float64), gym.spaces.Box(-1, 1, (2,)),\n"
-              "              AgentConfig(n_units=2, encoder_width=2, head_width=2))\n"
-              "agent.act(np.ones(3))\n"
-              "agent.learn(0.0, np.ones(3), False, False)\n"
-              "print(kernels_cached('float32', False, 'gymnasium'), kernels_cached('float32', True, 'gymnasium'),\n"
-              "      kernels_cached('float32', False, 'critic_thread'))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=1200)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "False", "False"]
+    assert BOX_AGENT_RUN.wait() == ["True", "False", "False"]
 
 
 def test_kernels_cached_is_true_once_a_configuration_was_compiled():

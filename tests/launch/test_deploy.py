@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 from controller.config import load_config
 from hardware.emulator import EmulatorConfig, EmulatorThread
 from launch.deploy import load_deploy_config, run_deploy
+from tests import background
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "launch" / "configs"
@@ -164,17 +166,32 @@ print(json.dumps(runs))
 """
 
 
-def test_deploy_on_a_cold_numba_cache_never_compiles_inside_the_loop(tmp_path):
+def _cold_deploy():
+    """COLD_SCRIPT in a fresh process with an empty NUMBA_CACHE_DIR: (its runs, whether it wrote cache files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "numba_cache"
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache),
+                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        done = subprocess.run([sys.executable, "-c", COLD_SCRIPT], cwd=tmp, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1]), any(cache.rglob("*.nbc"))
+
+
+COLD_DEPLOY = background.Job("cold-cache deploy", _cold_deploy)
+
+
+def start_background(items):
+    background.submit_if_selected(items, "test_deploy_on_a_cold_numba_cache_never_compiles_inside_the_loop",
+                                  COLD_DEPLOY)
+
+
+def test_deploy_on_a_cold_numba_cache_never_compiles_inside_the_loop():
     """Every path the loop takes (act, update, skip, credit, reset, episode ends with update or skip) is
     compiled before the first tick: with an empty NUMBA_CACHE_DIR, no tick's work exceeds 50 ms (a
     compilation inside the loop takes seconds). Runs in a subprocess so that nothing is compiled yet."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba_cache"),
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", COLD_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = json.loads(done.stdout.strip().splitlines()[-1])
-    assert any((tmp_path / "numba_cache").rglob("*.nbc")), "the subprocess did not use the empty cache"
+    runs, wrote_cache = COLD_DEPLOY.wait()
+    assert wrote_cache, "the subprocess did not use the empty cache"
     for learn in ("always", "never", "budget"):
         run = runs[learn]
         assert run["fault"] == "" and run["ticks"] == 150 and run["episodes"] >= 5, run
