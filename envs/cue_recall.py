@@ -102,6 +102,16 @@ class CueRecall(_CueRecallBase):
         return int(a.reshape(-1)[0])
 
 
+def nearest_target(action, targets) -> int:
+    """Index of the entry of ``targets`` (n,) nearest to a one-number continuous action, clipped to
+    [-1, 1] first; raises EnvConfigError unless the action is one finite number."""
+    a = np.asarray(action, dtype=np.float64)
+    if a.size != 1 or not np.isfinite(a).all():
+        raise EnvConfigError(f"action must be one finite number (clipped to [-1, 1]); got {action!r}")
+    a = float(np.clip(a.reshape(-1)[0], -1.0, 1.0))
+    return int(np.argmin(np.abs(targets - a)))
+
+
 class CueRecallContinuous(_CueRecallBase):
     """Continuous-action cue recall. Args as :class:`CueRecall`. Actions: ``Box(-1, 1, (1,), float32)``;
     ``targets[i] = linspace(-1, 1, n_cues)[i]`` and the chosen cue is the one with the nearest target."""
@@ -112,8 +122,4 @@ class CueRecallContinuous(_CueRecallBase):
         self.targets = np.linspace(-1.0, 1.0, self.n_cues)
 
     def _chosen_cue(self, action) -> int:
-        a = np.asarray(action, dtype=np.float64)
-        if a.size != 1 or not np.isfinite(a).all():
-            raise EnvConfigError(f"action must be one finite number (clipped to [-1, 1]); got {action!r}")
-        a = float(np.clip(a.reshape(-1)[0], -1.0, 1.0))
-        return int(np.argmin(np.abs(self.targets - a)))
+        return nearest_target(action, self.targets)

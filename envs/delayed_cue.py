@@ -38,6 +38,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from envs.cue_recall import nearest_target
 from envs.errors import EnvConfigError, check_float, check_int, check_int_range
 
 __all__ = ["DelayedCue", "DelayedCueContinuous", "MAX_DELAY", "MAX_CUES", "MAX_DISTRACTORS", "MAX_NOISE_STD"]
@@ -155,8 +156,4 @@ class DelayedCueContinuous(_DelayedCueBase):
         self.targets = np.linspace(-1.0, 1.0, self.n_cues)
 
     def _chosen_cue(self, action) -> int:
-        a = np.asarray(action, dtype=np.float64)
-        if a.size != 1 or not np.isfinite(a).all():
-            raise EnvConfigError(f"action must be one finite number (clipped to [-1, 1]); got {action!r}")
-        a = float(np.clip(a.reshape(-1)[0], -1.0, 1.0))
-        return int(np.argmin(np.abs(self.targets - a)))
+        return nearest_target(action, self.targets)
