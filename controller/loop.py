@@ -123,16 +123,22 @@ class ControlLoop:
     here); policy: a :class:`~controller.interfaces.Policy`;
     clock: MonotonicClock (default, with ``config.spin``) or FakeClock (tests).
     ``on_tick(loop, k)`` (optional) is called at the end of each tick (tests, fault schedules).
+    ``on_episode_end(loop, episode_return, steps, terminated)`` (optional) is called when an episode
+    ends, after the safe command and the episode's last update, before the robot's reset and
+    ``policy.reset()``: the place for work that is not real-time (a checkpoint), done while the robot
+    holds its safe command. Its time counts as reset time and the schedule restarts after it.
     A ControlLoop runs once (its statistics and stop request are not reset); build a new one per run.
     """
 
-    def __init__(self, adapter, task, policy, config=LoopConfig(), clock=None, on_tick=None):
+    def __init__(self, adapter, task, policy, config=LoopConfig(), clock=None, on_tick=None,
+                 on_episode_end=None):
         self.adapter = adapter
         self.task = task
         self.policy = policy
         self.config = config
         self.clock = clock if clock is not None else MonotonicClock(int(config.spin * NS))
         self.on_tick = on_tick
+        self.on_episode_end = on_episode_end
         self.period_ns = config.period_ns
         self.period = self.period_ns / NS
         task.bind(adapter)
@@ -304,11 +310,17 @@ class ControlLoop:
                         stats.last_returns.append(episode_return)
                         if len(stats.last_returns) > 100:
                             del stats.last_returns[0]
+                        if self.on_episode_end is not None:
+                            t_hook = clock.now_ns()
+                            self.on_episode_end(self, episode_return, steps, terminated)
+                            reset_ns += clock.now_ns() - t_hook
+                            reanchor = True
                         if reset_adapter:
                             t_reset = clock.now_ns()
                             adapter.reset_episode(cfg.seed + episodes_started)
-                            reset_ns = clock.now_ns() - t_reset
-                            stats.reset.record(reset_ns)
+                            reset_dt = clock.now_ns() - t_reset
+                            stats.reset.record(reset_dt)
+                            reset_ns += reset_dt
                             stats.resets += 1
                             reanchor = True
                         policy.reset()

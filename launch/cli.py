@@ -199,7 +199,7 @@ def _emulator_path(args):
 def _cmd_deploy(args):
     from launch import deploy
 
-    return deploy.run(config_of(args))
+    return deploy.run(config_of(args), resume=args.resume)
 
 
 def _cmd_emulator(args):
@@ -218,8 +218,14 @@ def config_of(args):
             path = Path(args.resume) / "config.yaml"
         return load_train_config(path, args.overrides)
     if args.command == "deploy":
-        from launch.deploy import load_deploy_config
-        return load_deploy_config(_deploy_path(args), args.overrides)
+        from launch.deploy import load_deploy_config, load_resume_config
+        overrides = list(args.overrides) + ([f"agent_from={args.agent}"] if args.agent else [])
+        if args.resume is not None:
+            if args.config is not None or args.agent:
+                raise ConfigError("--resume: the run's own config.yaml and checkpoints are used; pass "
+                                  "changes with --set (not --config or --agent)")
+            return load_resume_config(args.resume, overrides)
+        return load_deploy_config(_deploy_path(args), overrides)
     if args.command == "emulator":
         from hardware.emulator import EmulatorConfig
         return load_config(EmulatorConfig, _emulator_path(args), args.overrides)
@@ -318,16 +324,27 @@ def build_parser():
         "bad input.",
         ["rtu-control deploy --set loop.duration=30",
          "rtu-control deploy --set adapter=sim --set loop.duration=5",
-         "rtu-control deploy --set policy.kind=fixed --set loop.rate_hz=200"],
-        "Packaged config: deploy_emulator.yaml (the default, --config emulator)."))
+         "rtu-control deploy --set policy.kind=fixed --set loop.rate_hz=200",
+         "rtu-control deploy --config halfcheetah_p --agent results/train/RUN_DIR --set learn=false"],
+        "Packaged configs: deploy_emulator.yaml (the default, --config emulator), deploy_halfcheetah_p.yaml "
+        "(--config halfcheetah_p: a HalfCheetah-P agent from train at the env's 20 Hz, against "
+        "'rtu-control emulator --config halfcheetah')."))
     _add_config_arguments(p, "deploy_emulator.yaml", "loop.duration=30")
+    p.add_argument("--agent", default=None, metavar="SOURCE",
+                   help="start from a trained agent: a checkpoint file, or a results folder of 'rtu-control "
+                        "train' or 'deploy' (its newest checkpoint); same as --set agent_from=SOURCE")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the deploy run in RUN_DIR from its newest checkpoint (a new episode)")
     p.set_defaults(func=_cmd_deploy)
     p = sub.add_parser("emulator", help="serve a MuJoCo robot over UDP like firmware (for deploy)", **_describe(
         "Serve a MuJoCo robot over UDP at a fixed rate as robot firmware would, for 'rtu-control deploy': "
         "sensor messages out, validated commands in, its own safe command when commands stop. Runs until "
         "SIGINT/SIGTERM (or duration).",
-        ["rtu-control emulator", "rtu-control emulator --set rate_hz=1000 --set duration=60"],
-        "Packaged config: emulator.yaml (the default: HalfCheetah-v5 at 500 Hz on 127.0.0.1:47800)."))
+        ["rtu-control emulator", "rtu-control emulator --set rate_hz=1000 --set duration=60",
+         "rtu-control emulator --config halfcheetah"],
+        "Packaged configs: emulator.yaml (the default: HalfCheetah-v5 at 500 Hz on 127.0.0.1:47800), "
+        "emulator_halfcheetah.yaml (--config halfcheetah: HalfCheetah-v5 at gymnasium's own 20 Hz, 5 "
+        "physics steps of 10 ms per tick, the dynamics 'train' learns on)."))
     _add_config_arguments(p, "emulator.yaml", "rate_hz=1000")
     p.set_defaults(func=_cmd_emulator)
     p = sub.add_parser("plot", help="learning-curve and latency plots of training runs", **_describe(

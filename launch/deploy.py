@@ -11,17 +11,24 @@
     loop: {...}             # LoopConfig (controller.loop)
     policy: {...}           # PolicyConfig: kind agent | fixed (the stand-in)
     agent: {...}            # AgentConfig (controller.agent) when policy.kind is agent
-    output: results/deploy  # folder for config.yaml and loop_stats.json ("" for none)
+    agent_from: ""          # a checkpoint or train/deploy results folder to start the agent from
+    learn: true             # false: a frozen policy (no updates; as loop.learn: never)
+    checkpoint_every: 60.0  # s: least time between the checkpoints written at episode ends
+    keep_checkpoints: 3
+    output: results/deploy  # each run writes <output>/<task>-<mask>-<timestamp>/ ("" for nothing)
     progress_every: 5.0     # seconds between the progress lines main prints (0: none)
 
 ``run_deploy(config, policy=None)`` builds everything, runs the loop and returns its summary (its
-``fault`` is "" unless the loop stopped on a fault); the policy is the one ``policy.kind`` names unless
-``policy`` (any ``controller.interfaces.Policy``) is passed. ``run(config)`` is the command of
-``rtu-control deploy`` on an already validated config: progress lines, a summary line, and the exit
-status 0 when the run ended (done, or SIGINT / SIGTERM), 1 when it stopped on a fault (named on
-stderr), 2 for an adapter, task or policy that cannot be built. ``main(argv)`` is ``python -m
-launch.deploy --config FILE --set key=value``: the same arguments, parsed once, then ``run``. Adapters
-are registered by type name in ``ADAPTERS`` (lerobot-style), each with its config class.
+``fault`` is "" unless the loop stopped on a fault; ``output`` names the run's folder); the policy is
+the one ``policy.kind`` names (restored from ``agent_from`` when set, ``launch.agent_source``) unless
+``policy`` (any ``controller.interfaces.Policy``) is passed. ``run_deploy(config, resume=FOLDER)``
+continues a run folder from its newest checkpoint (``launch.deploy_run``). ``run(config)`` is the
+command of ``rtu-control deploy`` on an already validated config: progress lines, a summary line, and
+the exit status 0 when the run ended (done, or SIGINT / SIGTERM), 1 when it stopped on a fault (named
+on stderr), 2 for an adapter, task, policy or checkpoint that cannot be used. ``main(argv)`` is
+``python -m launch.deploy --config FILE --set key=value``: the same arguments, parsed once, then
+``run``. Adapters are registered by type name in ``ADAPTERS`` (lerobot-style), each with its config
+class.
 """
 import dataclasses
 import json
@@ -82,10 +89,19 @@ class DeployConfig:
     loop: LoopConfig = LoopConfig()
     policy: PolicyConfig = PolicyConfig()
     agent: AgentConfig = AgentConfig()
-    output: str = ""
+    agent_from: str = ""           # checkpoint or train/deploy results folder the agent starts from
+    learn: bool = True             # false: frozen policy, no updates (as loop.learn: never)
+    checkpoint_every: float = 60.0  # s: least time between the checkpoints written at episode ends
+    keep_checkpoints: int = 3
+    output: str = ""               # parent of the run's own folder <task>-<mask>-<timestamp> ("" for none)
     progress_every: float = 5.0    # seconds between progress lines of main (0: none)
 
     def __post_init__(self):
+        check(0 <= self.checkpoint_every < math.inf, "checkpoint_every",
+              "a finite number of seconds >= 0 (0: at every episode end)", self.checkpoint_every)
+        check(self.keep_checkpoints >= 1, "keep_checkpoints", "an integer >= 1", self.keep_checkpoints)
+        check(not self.agent_from or self.policy.kind == "agent", "agent_from",
+              "\"\" unless policy.kind is agent (a checkpoint holds an agent)", self.agent_from)
         check(0 <= self.progress_every < math.inf, "progress_every",
               "a finite number of seconds >= 0 (0: no progress lines)", self.progress_every)
         period = 1.0 / self.loop.rate_hz
@@ -103,26 +119,39 @@ def make_adapter(config):
 
 
 def make_policy(config, task, echo=None):
-    """The policy of ``config.policy.kind`` sized for the bound ``task`` (Box actions). echo (optional):
-    told whether the agent's kernels load from numba's cache or compile, and how long that took."""
-    if config.policy.kind == "agent":
-        import numpy as np
-        from gymnasium import spaces
+    """(policy, config) for the bound ``task`` (Box actions): the policy of ``config.policy.kind``, an
+    agent restored from ``config.agent_from`` when set (then the returned config's ``agent`` section is
+    the checkpoint's and ``agent_from`` the checkpoint file). echo (optional): told whether the agent's
+    kernels load from numba's cache or compile, and how long that took."""
+    if config.policy.kind != "agent":
+        return make_stand_in(config, task), config
+    import numpy as np
+    from gymnasium import spaces
 
-        from controller.agent import Agent
-        from controller.warmup import describe_kernel_cache, warm_up_for_loop
-        obs_space = spaces.Box(-np.inf, np.inf, (task.obs_dim,), np.float64)
-        act_space = spaces.Box(np.asarray(task.action_low, np.float32),
-                               np.asarray(task.action_high, np.float32), (task.action_dim,), np.float32)
+    from controller.agent import Agent
+    from controller.warmup import describe_kernel_cache, warm_up_for_loop
+    obs_space = spaces.Box(-np.inf, np.inf, (task.obs_dim,), np.float64)
+    act_space = spaces.Box(np.asarray(task.action_low, np.float32),
+                           np.asarray(task.action_high, np.float32), (task.action_dim,), np.float32)
+    if config.agent_from:
+        from launch import agent_source
+        path, meta = agent_source.resolve_checkpoint(config.agent_from)
+        agent_source.check_matches(path, meta, task, config.task)
+        config = dataclasses.replace(config, agent=agent_source.agent_config_of(path, meta),
+                                     agent_from=str(path))
         if echo is not None:
-            echo(describe_kernel_cache(config.agent.dtype, False, "loop"))
+            echo(f"agent from {path} (trained on {agent_source.trained_task(meta) or 'an unrecorded task'})")
+    if echo is not None:
+        echo(describe_kernel_cache(config.agent.dtype, False, "loop"))
+    if config.agent_from:
+        agent = agent_source.load_learner(Path(config.agent_from), meta, obs_space, act_space)
+    else:
         agent = Agent(obs_space, act_space, config.agent, seed=config.policy.seed)
-        # every path the loop can take compiled before the first tick, on a twin: the agent stays as built
-        seconds = warm_up_for_loop(config.agent, obs_space, act_space)
-        if echo is not None:
-            echo(f"kernels ready in {seconds:.1f} s")
-        return agent
-    return make_stand_in(config, task)
+    # every path the loop can take compiled before the first tick, on a twin: the agent stays as built
+    seconds = warm_up_for_loop(config.agent, obs_space, act_space)
+    if echo is not None:
+        echo(f"kernels ready in {seconds:.1f} s")
+    return agent, config
 
 
 def make_stand_in(config, task):
@@ -147,26 +176,62 @@ def configure_adapter(adapter, config):
                             f"its addresses and ports") from None
 
 
-def run_deploy(config, policy=None, on_tick=None, echo=None):
-    """Build adapter, task, loop; run; write ``output``/config.yaml and loop_stats.json; return the
-    loop summary (dict). The adapter is shut down on every exit path. echo: see make_policy."""
+def _open_run(config, task, policy, resume):
+    """The DeployRun of this deploy (None without an output folder): a new timestamped folder, or the
+    folder ``resume`` continued from its newest checkpoint."""
+    import yaml
+
+    from controller.agent import Agent
+    from launch.agent_source import task_id
+    from launch.deploy_run import DeployRun, new_run_dir
+    agent = policy if isinstance(policy, Agent) else None
+    folder = resume if resume is not None else (new_run_dir(config.output, config.task) if config.output
+                                                else None)
+    if folder is None:
+        return None
+    run = DeployRun(folder, task_id(config.task), agent, config.checkpoint_every, config.keep_checkpoints)
+    if resume is not None:
+        from launch.train_config import TrainError
+        try:
+            run.resume()
+        except TrainError as err:
+            raise ConfigError(str(err).replace("--resume", "deploy --resume")) from None
+    else:
+        run.start("# rtu-control deploy: resolved config (launch/deploy.py, DeployConfig)\n"
+                  + yaml.safe_dump(to_dict(config), sort_keys=False))
+    return run
+
+
+def run_deploy(config, policy=None, on_tick=None, echo=None, resume=None):
+    """Build adapter, task, policy, loop; run; write the run's folder (``launch.deploy_run``) and
+    return the loop summary (dict; ``output``: the folder, or ""). ``resume``: a deploy run folder to
+    continue (its config.yaml is ``config``). The adapter is shut down on every exit path. echo: see
+    make_policy."""
     adapter = make_adapter(config)
     task = make_task(config.task)
+    run = None
     try:
         task.bind(adapter)
         if policy is None:
-            policy = make_policy(config, task, echo)
+            policy, config = make_policy(config, task, echo)
         configure_adapter(adapter, config)
-        loop = ControlLoop(adapter, task, policy, config.loop, on_tick=on_tick)
+        run = _open_run(config, task, policy, Path(resume) if resume is not None else None)
+        loop_config = config.loop if config.learn else dataclasses.replace(config.loop, learn="never")
+        if run is not None and run.episodes:   # robot resets continue the seed sequence of the run
+            loop_config = dataclasses.replace(loop_config, seed=loop_config.seed + run.episodes)
+        loop = ControlLoop(adapter, task, policy, loop_config, on_tick=on_tick,
+                           on_episode_end=run.on_episode_end if run is not None else None)
         summary = loop.run()
+    except BaseException:
+        if run is not None:
+            run.close()
+        raise
     finally:
         adapter.shutdown()
-    if config.output:
-        import yaml
-        out = Path(config.output)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-        (out / "loop_stats.json").write_text(json.dumps(summary, indent=1, default=float))
+    summary["output"] = ""
+    if run is not None:
+        run.finish(summary, loop)
+        summary["output"] = str(run.dir)
     return summary
 
 
@@ -208,14 +273,24 @@ def load_deploy_config(path=None, overrides=()):
     return load_config(DeployConfig, path, overrides)
 
 
-def run(config):
+def load_resume_config(folder, overrides=()):
+    """The DeployConfig of a deploy run folder (its config.yaml) with ``overrides``; ConfigError when
+    the folder holds no deploy run."""
+    path = Path(folder) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"--resume {folder}: no config.yaml there (not a deploy run folder)")
+    return load_config(DeployConfig, path, overrides)
+
+
+def run(config, resume=None):
     """Run ``config`` (a DeployConfig) as ``rtu-control deploy`` does: progress lines and a summary on
     stdout; returns the exit status: 0 the run ended, 1 it stopped on a fault (named on stderr), 2 the
-    adapter, task or policy could not be built from the config."""
+    adapter, task, policy or checkpoint could not be used. ``resume``: a run folder to continue."""
     from hardware.base import HardwareError
     try:
         progress = ProgressLines(config.progress_every) if config.progress_every else None
-        summary = run_deploy(config, on_tick=progress, echo=lambda line: print(f"deploy: {line}", flush=True))
+        summary = run_deploy(config, on_tick=progress, echo=lambda line: print(f"deploy: {line}", flush=True),
+                             resume=resume)
     except (ConfigError, HardwareError) as err:  # e.g. channels this adapter lacks, safe values
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -224,7 +299,7 @@ def run(config):
           f"on time {100 * summary['on_time_fraction']:.2f} %, sense->act p50 {sa['p50']:.0f} / p99 "
           f"{sa['p99']:.0f} us, updates {summary['updates']} (skipped {summary['skipped_updates']}), "
           f"unusable reads {summary['unusable_reads']}, episodes {summary['episodes']}"
-          + (f"; results in {config.output}" if config.output else ""))
+          + (f"; results in {summary['output']}" if summary["output"] else ""))
     if summary["fault"]:
         print(f"deploy: stopped on a fault: {summary['fault']}{_fault_hint(config, summary)}",
               file=sys.stderr)

@@ -100,6 +100,12 @@ def main_train(config_path, overrides, resume=None, echo=print):
         trainer = Trainer(cfg, run_dir, resume=True, echo=echo)
     else:
         cfg = load_train_config(config_path, overrides)
+        if cfg.agent_from:
+            from launch import agent_source
+            path, meta = agent_source.resolve_checkpoint(cfg.agent_from, "agent_from")
+            cfg = dataclasses.replace(cfg, agent=agent_source.agent_config_of(path, meta), agent_from=str(path))
+            trained = agent_source.trained_task(meta)
+            echo(f"rtu-control train: learner from {path}" + (f" (trained on {trained})" if trained else ""))
         run_dir = Path(cfg.output) if cfg.output else default_run_dir(cfg)
         echo(f"rtu-control train: {cfg.env_id}, cell {cfg.agent.cell} ({cfg.agent.n_units} units), "
              f"seed {cfg.seed}, {cfg.steps} steps, {cfg.pace} -> {run_dir}"

@@ -40,6 +40,9 @@ class TrainConfig:
     plots: bool = True                      # learning_curve.png and latency.png at the end (matplotlib)
     output: str = ""                        # results folder; "" = results/train/<env>-<cell>-seed<k>-<time>
     agent: AgentConfig = AgentConfig()      # the learner (controller.agent.AgentConfig)
+    # a checkpoint (or train/deploy results folder) the learner starts from; its agent config replaces
+    # ``agent`` (launch.agent_source)
+    agent_from: str = ""
     # the critic's learning pass on a helper thread, overlapped with the next act and env.step
     # (controller.critic_thread: needs a spare core, which it keeps busy; checkpoints load across it)
     critic_thread: bool = False

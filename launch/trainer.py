@@ -100,6 +100,8 @@ class Trainer:
                              f"to continue that run, or choose another output)")
         # the first reset before the folder: an env that cannot reset leaves nothing behind
         self.runner.obs, _ = first_reset(self.env, self.cfg.env_id, self.cfg.env_kwargs, self.cfg.seed)
+        if self.cfg.agent_from:
+            self._load_learner(Path(self.cfg.agent_from))
         (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         self._write_config()
         (self.dir / R.MONITOR).write_text(R.monitor_header(self.t_start, self.cfg.env_id))
@@ -135,6 +137,17 @@ class Trainer:
                    "skipped_checkpoints": skipped, "pid": os.getpid()})
         self.echo(f"resumed {self.dir} from {path.name} (step {self.step}, {self.episodes} episodes"
                   + ("" if exact else "; this env's episode restarts") + ")")
+
+    def _load_learner(self, path):
+        """The learner of checkpoint ``path`` (a new run's start), at the start of an episode;
+        TrainError when it does not fit this env."""
+        from controller.agent import load_agent
+        from controller.checkpoint import CheckpointError
+        try:
+            load_agent(path, self.agent)
+        except CheckpointError as err:
+            raise TrainError(f"agent_from {err}") from None
+        self.agent.reset()
 
     def _warm_up(self, agent_cls):
         """Load every compiled kernel on a throwaway agent so that the first timed tick is not a

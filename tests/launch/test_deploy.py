@@ -15,6 +15,8 @@ import numpy as np
 from controller.config import load_config
 from hardware.emulator import EmulatorConfig, EmulatorThread
 from launch.deploy import load_deploy_config, run_deploy
+from launch.results import read_monitor
+from launch.run_checkpoints import list_checkpoints
 from tests import background
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +43,12 @@ def test_deploy_against_emulator_with_resets(tmp_path):
     assert out["resets"] >= 2 and out["truncations"] == out["resets"]
     assert stats["resets"] == out["resets"]
     assert out["releases"] == out["ticks"] + out["missed_releases"]   # late ticks are counted, not caught up
-    saved = json.loads((tmp_path / "loop_stats.json").read_text())
-    assert saved["ticks"] == 150 and (tmp_path / "config.yaml").exists()
+    run = Path(out["output"])
+    assert run.parent == tmp_path and run.name.startswith("HalfCheetah-P-")
+    saved = json.loads((run / "loop_stats.json").read_text())
+    assert saved["ticks"] == 150 and (run / "config.yaml").exists()
+    # every episode logged in the run's monitor.csv, with a checkpoint of the agent before the first tick
+    assert len(read_monitor(run)[1]) == out["episodes"] and list_checkpoints(run)
 
 
 def test_streaming_agent_drives_the_loop():
@@ -111,7 +117,8 @@ def test_deploy_main_exits_1_naming_the_fault_after_nan_samples(tmp_path, capsys
     captured = capsys.readouterr()
     assert "fault:" in captured.err and "consecutive errors" in captured.err
     assert "last: " in captured.err and not captured.err.rstrip().endswith("last:")
-    saved = json.loads((tmp_path / "out" / "loop_stats.json").read_text())
+    (run,) = list((tmp_path / "out").iterdir())
+    saved = json.loads((run / "loop_stats.json").read_text())
     assert saved["fault"] and saved["ticks"] < 400
 
 
@@ -135,7 +142,7 @@ def test_make_policy_compiles_on_a_twin_and_leaves_the_deployed_agent_as_built()
     adapter = SimAdapter(cfg.sim, cfg.safety)
     task = make_task(cfg.task)
     task.bind(adapter)
-    deployed = make_policy(cfg, task)
+    deployed, _ = make_policy(cfg, task)
     obs_space = spaces.Box(-np.inf, np.inf, (task.obs_dim,), np.float64)
     act_space = spaces.Box(np.asarray(task.action_low, np.float32), np.asarray(task.action_high, np.float32),
                            (task.action_dim,), np.float32)
@@ -151,6 +158,8 @@ COLD_SCRIPT = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from launch.deploy import load_deploy_config, run_deploy
+from launch.results import read_monitor
+from launch.run_checkpoints import list_checkpoints
 runs = {}
 for learn in ("always", "never", "budget"):
     cfg = load_deploy_config(None, ["adapter=sim", "policy.kind=agent", "agent.n_units=8",
@@ -202,6 +211,8 @@ def test_deploy_on_a_cold_numba_cache_never_compiles_inside_the_loop():
 DEPLOY = r"""
 import json, sys
 from launch.deploy import load_deploy_config, run_deploy
+from launch.results import read_monitor
+from launch.run_checkpoints import list_checkpoints
 cfg = load_deploy_config(sys.argv[1], sys.argv[2:])
 print("ready", flush=True)
 out = run_deploy(cfg)

@@ -15,8 +15,10 @@ def test_deploy_sim_adapter_short_run(tmp_path, capsys):
     out = tmp_path / "deploy"
     assert main(["deploy", "--set", "adapter=sim", "--set", "loop.duration=0.1",
                  "--set", f"output={out}"]) == 0
-    assert "deploy:" in capsys.readouterr().out
-    assert (out / "config.yaml").exists() and (out / "loop_stats.json").exists()
+    printed = capsys.readouterr().out
+    (run,) = list(out.iterdir())     # the run's own timestamped folder
+    assert run.name.startswith("HalfCheetah-P-") and f"results in {run}" in printed
+    assert (run / "config.yaml").exists() and (run / "loop_stats.json").exists()
 
 
 def test_emulator_subcommand_rejects_a_bad_rate(capsys):
@@ -70,7 +72,7 @@ def test_deploy_says_whether_it_compiles_or_loads_the_agent_kernels(capsys):
 
 def _record_runs(monkeypatch, module):
     runs = []
-    monkeypatch.setattr(module, "run", lambda config: runs.append(config) or 0)
+    monkeypatch.setattr(module, "run", lambda config, **options: runs.append(config) or 0)
     return runs
 
 
