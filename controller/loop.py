@@ -24,8 +24,9 @@ releases that passed entirely are dropped (``missed_releases``, also deadline mi
 Episodes: the first usable tick of an episode has no previous transition (no update/skip). On
 termination or truncation the safe command is sent, the update (or skip) runs with the terminal flags,
 the episode is reset (``adapter.reset_episode`` when ``task.reset_mode == "adapter"``; a robot
-reset is not real-time work, so the schedule restarts after it and its duration is not a miss) and
-``policy.reset()`` is called. An unusable read (STALE, INVALID, ESTOP, ERROR) sends the safe command
+reset is not real-time work, so the schedule restarts after it and its duration is not a miss; the
+next release is half a period after the reset returned, so that the reads of a robot streaming samples
+at the loop's rate fall mid-way between their arrivals) and ``policy.reset()`` is called. An unusable read (STALE, INVALID, ESTOP, ERROR) sends the safe command
 and interrupts the episode (no update; ``policy.reset()``; a new episode starts when samples return,
 without resetting the robot). When no usable sample arrived ``startup_timeout`` seconds after the start
 (no robot), or the adapter enters ERROR, the loop stops on a fault: ``summary()["fault"]`` names it ("" for a
@@ -247,7 +248,7 @@ class ControlLoop:
         startup_ns = int(cfg.startup_timeout * NS)
         seen_usable = False       # a usable sample arrived since the start
         try:
-            t0 = t_first = clock.now_ns()
+            t0 = t_first = stats.first_tick_ns = clock.now_ns()
             k = 0
             while not self.stop_requested and (max_ticks == 0 or stats.ticks < max_ticks):
                 release = t0 + k * period_ns
@@ -356,7 +357,9 @@ class ControlLoop:
                 if reanchor:
                     # a robot reset is not real-time work: restart the schedule, next release now
                     reanchor = False
-                    t0 = end - k * period_ns
+                    # half a period on: a robot streaming at the loop's rate sent its reset-done sample
+                    # just now, so reads land mid-way between its samples, not racing their arrival
+                    t0 = end - k * period_ns + (period_ns >> 1 if reset_adapter else 0)
                 elif end > deadline:
                     stats.overruns += 1
                     # the release now in progress runs at once (late); older ones are dropped

@@ -75,6 +75,7 @@ class LoopStats:
         self.work = LogHistogram()
         self.reset = LogHistogram()
         self.ticks = 0               # ticks executed
+        self.first_tick_ns = 0       # clock time of the first tick's start (the loop's clock)
         self.releases = 0            # ticks executed + releases dropped after overruns
         self.deadline_misses = 0     # write completed after the deadline, plus dropped releases
         self.missed_releases = 0

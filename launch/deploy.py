@@ -202,6 +202,16 @@ def _open_run(config, task, policy, resume):
     return run
 
 
+def _add_process_figures(summary, loop):
+    """summary["start_to_first_tick_s"]: process start to the loop's first tick (imports, config,
+    kernels, adapter); summary["peak_rss_mb"]: peak resident memory. None where /proc is missing."""
+    from launch.process_info import peak_rss_mb, process_age_s
+    age = process_age_s()
+    since_first = (loop.clock.now_ns() - loop.stats.first_tick_ns) / 1e9
+    summary["start_to_first_tick_s"] = None if age is None or not loop.stats.ticks else round(age - since_first, 3)
+    summary["peak_rss_mb"] = peak_rss_mb()
+
+
 def run_deploy(config, policy=None, on_tick=None, echo=None, resume=None):
     """Build adapter, task, policy, loop; run; write the run's folder (``launch.deploy_run``) and
     return the loop summary (dict; ``output``: the folder, or ""). ``resume``: a deploy run folder to
@@ -222,6 +232,7 @@ def run_deploy(config, policy=None, on_tick=None, echo=None, resume=None):
         loop = ControlLoop(adapter, task, policy, loop_config, on_tick=on_tick,
                            on_episode_end=run.on_episode_end if run is not None else None)
         summary = loop.run()
+        _add_process_figures(summary, loop)
     except BaseException:
         if run is not None:
             run.close()
@@ -259,6 +270,12 @@ class ProgressLines:
                           f"{100 * s.on_time_fraction():.2f} %, unusable reads {s.unusable_reads}, "
                           f"episodes {s.episodes}, last return {last}\n")
         self.stream.flush()
+
+
+def _recent(summary):
+    """Mean return of the (at most 10) last episodes of the session."""
+    returns = summary["last_returns"]
+    return sum(returns) / len(returns)
 
 
 def _fault_hint(cfg, summary):
@@ -299,6 +316,10 @@ def run(config, resume=None):
           f"on time {100 * summary['on_time_fraction']:.2f} %, sense->act p50 {sa['p50']:.0f} / p99 "
           f"{sa['p99']:.0f} us, updates {summary['updates']} (skipped {summary['skipped_updates']}), "
           f"unusable reads {summary['unusable_reads']}, episodes {summary['episodes']}"
+          + (f", last 10 episodes' return {_recent(summary):.2f}" if summary.get("last_returns") else "")
+          + (f"; process start to first tick {summary['start_to_first_tick_s']:.2f} s"
+             if summary.get("start_to_first_tick_s") is not None else "")
+          + (f", peak RSS {summary['peak_rss_mb']:.0f} MiB" if summary.get("peak_rss_mb") is not None else "")
           + (f"; results in {summary['output']}" if summary["output"] else ""))
     if summary["fault"]:
         print(f"deploy: stopped on a fault: {summary['fault']}{_fault_hint(config, summary)}",

@@ -2,6 +2,8 @@
 linear RTU's two-trace shortcut (design.md §3.3), the split forward / traces_grad path, float32 vs
 float64, writes into the public parameter arrays, and NaN / inf inputs (the same NaN and inf positions
 through the unchecked door; the checked door refuses them)."""
+import platform
+
 import numpy as np
 import pytest
 
@@ -70,9 +72,22 @@ def test_nonlinear_rtu_needs_all_four_w_traces(rng):
     assert RTUCell(d, n, variant="nonlinear").mat.shape[0] == 8
 
 
+# the promise per platform (docs/cells.md): bit for bit on x86-64; elsewhere (aarch64) LLVM may fuse
+# multiply-adds differently in the fused and split kernels, so the paths agree to a few float64 ulps
+BIT_FOR_BIT = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def assert_same_path(actual, expected):
+    if BIT_FOR_BIT:
+        np.testing.assert_array_equal(actual, expected)
+    else:
+        np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_forward_then_traces_grad_equals_step_then_grad(variant, rng):
-    """The act-then-learn split gives exactly the fused results (bit for bit)."""
+    """The act-then-learn split and the fused step give the results of step + grad: bit for bit on
+    x86-64, to a few ulps on other platforms."""
     n, d = 9, 6
     a = RTUCell(d, n, variant=variant, seed=8)
     b = RTUCell(d, n, variant=variant, seed=8)
@@ -86,13 +101,13 @@ def test_forward_then_traces_grad_equals_step_then_grad(variant, rng):
         yb = b.forward(x).copy()
         gb = b.traces_grad(x, dy, with_input_grad=True)
         yc, gc = c.step_grad(x, dy, with_input_grad=True)
-        np.testing.assert_array_equal(ya, yb)
-        np.testing.assert_array_equal(ya, yc)
-        np.testing.assert_array_equal(dxa, b.dx)
-        np.testing.assert_array_equal(dxa, c.dx)
+        assert_same_path(yb, ya)
+        assert_same_path(yc, ya)
+        assert_same_path(b.dx, dxa)
+        assert_same_path(c.dx, dxa)
         for k in ga:
-            np.testing.assert_array_equal(ga[k], gb[k])
-            np.testing.assert_array_equal(ga[k], gc[k])
+            assert_same_path(gb[k], ga[k])
+            assert_same_path(gc[k], ga[k])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

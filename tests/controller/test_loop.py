@@ -322,3 +322,37 @@ def test_a_robot_reset_is_not_tick_work_and_is_recorded_on_its_own():
     assert out["resets"] == 2
     assert out["work_us"]["max"] < 1000.0
     assert out["reset_us"]["count"] == 2 and out["reset_us"]["max"] == pytest.approx(500_000.0)
+
+
+def test_after_a_robot_reset_the_next_release_is_half_a_period_on():
+    """A robot streaming at the loop's rate sent its reset-done sample as the reset returned: the reads
+    that follow fall mid-way between its samples (the release half a period after the reset)."""
+    loop, adapter, policy, clock = make(rate=100.0, ticks=7, task=TrackTask(TaskConfig(max_episode_steps=4)))
+    reset_end = []
+
+    def reset(seed=None):
+        clock.advance(3 * MS)
+        reset_end.append(clock.now_ns())
+        return True
+    adapter.reset_episode = reset
+    reads = []
+    read = adapter.read
+
+    def timed_read(now, period, state):
+        reads.append(clock.now_ns())
+        return read(now, period, state)
+    adapter.read = timed_read
+    loop.run()
+    (end,) = reset_end
+    after = [t for t in reads if t > end]
+    assert after[0] == end + 5 * MS and after[1] - after[0] == 10 * MS
+
+
+def test_on_episode_end_runs_before_the_reset_with_the_episode_figures():
+    calls = []
+    loop, adapter, policy, clock = make(ticks=11, task=TrackTask(TaskConfig(max_episode_steps=4)))
+    resets = []
+    adapter.reset_episode = lambda seed=None: resets.append(len(calls)) or True
+    loop.on_episode_end = lambda lp, ret, steps, terminated: calls.append((steps, terminated, lp.stats.episodes))
+    out = loop.run()
+    assert calls == [(4, False, 1), (4, False, 2)] and resets == [1, 2] and out["episodes"] == 2
