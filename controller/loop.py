@@ -21,7 +21,9 @@ learning is retried. Actuation never waits for learning. A tick whose write comp
 is a deadline miss. After an overrun the release in progress runs at once (late, seen as jitter);
 releases that passed entirely are dropped (``missed_releases``, also deadline misses): no catch-up burst.
 
-Episodes: the first usable tick of an episode has no previous transition (no update/skip). On
+Episodes: with ``task.reset_mode == "adapter"`` the robot is reset (``adapter.reset_episode(seed)``)
+before the first tick, so the first episode starts from a reset too, and the first release is half a
+period later. The first usable tick of an episode has no previous transition (no update/skip). On
 termination or truncation the safe command is sent, the update (or skip) runs with the terminal flags,
 the episode is reset (``adapter.reset_episode`` when ``task.reset_mode == "adapter"``; a robot
 reset is not real-time work, so the schedule restarts after it and its duration is not a miss; the
@@ -248,7 +250,14 @@ class ControlLoop:
         startup_ns = int(cfg.startup_timeout * NS)
         seen_usable = False       # a usable sample arrived since the start
         try:
-            t0 = t_first = stats.first_tick_ns = clock.now_ns()
+            if reset_adapter:   # every episode starts from a robot reset, the first one too
+                t_reset = clock.now_ns()
+                adapter.reset_episode(cfg.seed)
+                stats.reset.record(clock.now_ns() - t_reset)
+                stats.resets += 1
+            # after a reset, half a period on (as after every later reset)
+            t0 = t_first = stats.first_tick_ns = clock.now_ns() + (
+                period_ns >> 1 if reset_adapter and not free_run else 0)
             k = 0
             while not self.stop_requested and (max_ticks == 0 or stats.ticks < max_ticks):
                 release = t0 + k * period_ns

@@ -29,7 +29,7 @@ Fields (``dtype`` = the network's float dtype; all C-contiguous):
 * ``decay``: (2,) of the network dtype, read-only: the eligibility-trace decays γλ of the dense layers
   (``DECAY_DENSE``) and of the cell (``DECAY_CELL``); every accumulation z <- decay z + g uses them.
 """
-from numba import types
+from numba import njit, types
 from numba.experimental import structref
 
 KIND_NONE = 0
@@ -64,7 +64,16 @@ class NetState(structref.StructRefProxy):
     """Python handle of a network's StructRef; build with ``NetState(*arrays)`` in ``FIELDS`` order."""
 
     def __new__(cls, *arrays):
-        return structref.StructRefProxy.__new__(cls, *arrays)
+        # through a constructor in numba's disk cache: numba's own proxy constructor is compiled anew
+        # in every process (about 0.5 s per network dtype, most of a warm start)
+        return _construct(*arrays)
 
 
 structref.define_proxy(NetState, NetStateType, list(FIELDS))
+
+
+@njit(cache=True)
+def _construct(P, G, Z, A, lay, kind, official, vec, mat, cmat, y, hin, dx,
+               p1, g1, z1, p2, g2, z2, p3, g3, z3, sc, zl1, decay):
+    return NetState(P, G, Z, A, lay, kind, official, vec, mat, cmat, y, hin, dx,
+                    p1, g1, z1, p2, g2, z2, p3, g3, z3, sc, zl1, decay)

@@ -22,7 +22,8 @@ MS = 1_000_000
 def make(rate=100.0, ticks=20, policy_kw=None, safety=SafetyConfig(), task=None, **loop_kw):
     clock = FakeClock()
     adapter = MockAdapter(MockConfig(joints=2, record=True), safety)
-    task = task or TrackTask(TaskConfig(max_episode_steps=0))
+    # no robot resets unless a test asks for them: a reset moves the schedule by half a period
+    task = task or TrackTask(TaskConfig(max_episode_steps=0, reset="none"))
     kw = dict(gain=-0.5 * np.eye(2), bias=[0.3, -0.2], clock=clock, record=True)
     kw.update(policy_kw or {})
     policy = FixedPolicy(2, 2, **kw)
@@ -129,7 +130,7 @@ def test_truncation_resets_adapter_and_policy():
     out = loop.run()
     truncated = [args for name, args in policy.log if name == "update" and args[3]]
     assert out["truncations"] == 2 and len(truncated) == 2 and policy.resets == 2
-    assert resets == [1, 2]
+    assert resets == [0, 1, 2]          # before the first episode, then after each (seed + episode)
 
 
 def test_stale_sensor_sends_safe_command_within_timeout():
@@ -319,9 +320,9 @@ def test_a_robot_reset_is_not_tick_work_and_is_recorded_on_its_own():
         return True
     adapter.reset_episode = slow_reset
     out = loop.run()
-    assert out["resets"] == 2
+    assert out["resets"] == 3           # before the first episode, and after each of the two that end
     assert out["work_us"]["max"] < 1000.0
-    assert out["reset_us"]["count"] == 2 and out["reset_us"]["max"] == pytest.approx(500_000.0)
+    assert out["reset_us"]["count"] == 3 and out["reset_us"]["max"] == pytest.approx(500_000.0)
 
 
 def test_after_a_robot_reset_the_next_release_is_half_a_period_on():
@@ -343,9 +344,10 @@ def test_after_a_robot_reset_the_next_release_is_half_a_period_on():
         return read(now, period, state)
     adapter.read = timed_read
     loop.run()
-    (end,) = reset_end
-    after = [t for t in reads if t > end]
-    assert after[0] == end + 5 * MS and after[1] - after[0] == 10 * MS
+    for end in reset_end:     # the reset before the first episode, and the one after it
+        after = [t for t in reads if t > end]
+        assert after[0] == end + 5 * MS and after[1] - after[0] == 10 * MS
+    assert len(reset_end) == 2
 
 
 def test_on_episode_end_runs_before_the_reset_with_the_episode_figures():
@@ -355,4 +357,4 @@ def test_on_episode_end_runs_before_the_reset_with_the_episode_figures():
     adapter.reset_episode = lambda seed=None: resets.append(len(calls)) or True
     loop.on_episode_end = lambda lp, ret, steps, terminated: calls.append((steps, terminated, lp.stats.episodes))
     out = loop.run()
-    assert calls == [(4, False, 1), (4, False, 2)] and resets == [1, 2] and out["episodes"] == 2
+    assert calls == [(4, False, 1), (4, False, 2)] and resets == [0, 1, 2] and out["episodes"] == 2
