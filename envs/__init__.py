@@ -7,6 +7,9 @@
   ``DelayedCue-v0``, ``DelayedCueContinuous-v0``, ``HiddenVelocity-v0``, ``HiddenVelocityFull-v0`` —
   :mod:`envs.trace_conditioning`, :mod:`envs.cue_recall`, :mod:`envs.delayed_cue`,
   :mod:`envs.hidden_velocity`; returns and MSRE in :mod:`envs.returns`;
+* robots whose dynamics change during a run: ``SlipperyAnt-v5``, ``SlipperyAnt-P-v5``,
+  ``ChangingHalfCheetah-v5``, ``ChangingHalfCheetah-P-v5`` — :mod:`envs.nonstationary`,
+  :mod:`envs.nonstationary_ids`;
 * ``POPGym-<Task>Easy-v0`` through the optional ``popgym`` package — :mod:`envs.popgym_ids`.
 
 See ``docs/envs.md`` for the id table. Importing this package is cheap and never imports torch,
@@ -17,6 +20,8 @@ from envs.delayed_cue import DelayedCue, DelayedCueContinuous
 from envs.diagnostics import DIAGNOSTIC_IDS, register_diagnostic_envs
 from envs.errors import EnvConfigError, LayoutError, MaskOptionError, UnknownEnvError
 from envs.hidden_velocity import HiddenVelocity
+from envs.nonstationary import ChangingDynamics
+from envs.nonstationary_ids import NONSTATIONARY_IDS, register_nonstationary_envs
 from envs.masked import (
     MASKED_CLASSIC_IDS,
     MASKED_IDS,
@@ -33,7 +38,8 @@ from envs.wrappers import GaussianObservationNoise, ObservationDelay, PreviousAc
 
 def register_all() -> tuple[str, ...]:
     """Register every id of this package (idempotent) and return them."""
-    return register_masked_envs() + register_diagnostic_envs() + register_popgym_envs()
+    return (register_masked_envs() + register_diagnostic_envs() + register_nonstationary_envs()
+            + register_popgym_envs())
 
 
 #: every id registered by this package, in table order.
@@ -46,6 +52,9 @@ __all__ = [
     "MASKED_CLASSIC_IDS",
     "DIAGNOSTIC_IDS",
     "POPGYM_IDS",
+    "NONSTATIONARY_IDS",
+    "ChangingDynamics",
+    "register_nonstationary_envs",
     "register_all",
     "register_masked_envs",
     "register_diagnostic_envs",

@@ -148,13 +148,14 @@ def _check_options(name: str, keep: str, kwargs: dict) -> None:
 _WRAPPER_KEYS = ("delay", "delay_fill", "noise_std", "noise_seed", "prev_action", "prev_reward", "frame_stack")
 
 
-def make_masked(base_id: str, keep: str, wrappers: dict | None = None, **kwargs) -> gym.Env:
+def make_masked(base_id: str, keep: str, wrappers: dict | None = None, inner=None, **kwargs) -> gym.Env:
     """Build the base env ``base_id`` with ``kwargs`` (its registered kwargs overridden by ``kwargs``) and
     wrap it in :class:`MaskObservation` keeping the ``keep`` kind ("P": positions, "V": velocities).
 
     ``wrappers`` (optional dict, also accepted by ``gymnasium.make(id, wrappers={...})``) is passed to
     :func:`envs.wrappers.apply_wrappers` around the mask; keys: ``delay``, ``delay_fill``, ``noise_std``,
-    ``noise_seed``, ``prev_action``, ``prev_reward``, ``frame_stack``.
+    ``noise_seed``, ``prev_action``, ``prev_reward``, ``frame_stack``. ``inner`` (optional): a callable
+    wrapping the base env before the mask (``envs.nonstationary.ChangingDynamics``).
 
     The base env is built from its entry point (no TimeLimit or checker wrappers: ``gymnasium.make`` adds
     those around the masked env, using the base env's ``max_episode_steps``). ``env.unwrapped`` is the base
@@ -169,6 +170,8 @@ def make_masked(base_id: str, keep: str, wrappers: dict | None = None, **kwargs)
     creator = load_env_creator(spec.entry_point)
     env = creator(**{**spec.kwargs, **options})
     layout = observation_layout(base_id, env)
+    if inner is not None:
+        env = inner(env)
     idx = mask_indices(layout, keep)
     if idx.size == 0:
         raise EnvConfigError(f"{name}-{keep}: the layout {layout} has nothing of kind {KEEP_KINDS[keep]!r}")

@@ -5,7 +5,9 @@
 * classic control ("classic"): ``env.unwrapped.state`` and its episode scalars;
 * both: the env's ``np_random`` bit-generator state and ``TimeLimit``'s elapsed steps;
 * anything else, or any wrapper that keeps state of its own (frame stack, delay, noise), is "restart":
-  only ``np_random`` is restored and the caller restarts the episode.
+  only ``np_random`` is restored and the caller restarts the episode;
+* a wrapper with ``checkpoint_state()`` / ``restore_checkpoint_state(state)`` (JSON-able counters, e.g.
+  ``envs.nonstationary.ChangingDynamics``'s schedule) keeps its own state that way, restored first.
 """
 import numpy as np
 
@@ -34,9 +36,13 @@ def _time_limit(env):
     return None
 
 
+def _saves_itself(wrapper):
+    return hasattr(type(wrapper), "checkpoint_state") and hasattr(type(wrapper), "restore_checkpoint_state")
+
+
 def env_state_kind(env):
     """How this env's state is checkpointed: "mujoco", "classic" or "restart" (episode restarts)."""
-    if any(type(w).__name__ not in _STATELESS_WRAPPERS for w in _wrapper_chain(env)):
+    if any(type(w).__name__ not in _STATELESS_WRAPPERS and not _saves_itself(w) for w in _wrapper_chain(env)):
         return "restart"
     u = env.unwrapped
     if hasattr(u, "model") and hasattr(u, "data") and type(u.data).__name__ == "MjData":
@@ -55,6 +61,7 @@ def capture_env_state(env):
     meta = {"kind": kind, "np_random": u.np_random.bit_generator.state}
     tl = _time_limit(env)
     meta["elapsed_steps"] = None if tl is None else tl._elapsed_steps
+    meta["wrappers"] = {type(w).__name__: w.checkpoint_state() for w in _wrapper_chain(env) if _saves_itself(w)}
     arrays = {}
     if kind == "mujoco":
         import mujoco
@@ -83,6 +90,13 @@ def restore_env_state(env, arrays, meta, where):
         u.np_random.bit_generator.state = meta["np_random"]
     except (KeyError, TypeError, ValueError) as err:
         raise TrainError(f"{where}: env np_random state cannot be restored ({err})") from None
+    saved = meta.get("wrappers") or {}
+    for w in _wrapper_chain(env):   # first: a model change may use the simulator's data as scratch
+        if _saves_itself(w):
+            name = type(w).__name__
+            if name not in saved:
+                raise TrainError(f"{where}: no saved state for the env's {name} wrapper")
+            w.restore_checkpoint_state(saved[name])
     kind = meta.get("kind")
     if kind != env_state_kind(env) or kind == "restart":
         return False

@@ -18,6 +18,7 @@ import numpy as np
 from controller.config import to_dict
 from launch import results as R
 from launch.env_state import capture_env_state, env_state_kind, restore_env_state
+from launch.learner_health import LearnerHealth
 from launch.envcheck import check_spaces, first_reset, make_env
 from launch.run_checkpoints import learner_finite, load_newest_valid, roll_back_learner, write_checkpoint
 from launch.runner import Runner
@@ -61,6 +62,9 @@ class Trainer:
         self.stop_reason = None
         self.env_kind = env_state_kind(self.env)
         self._last_good = None    # the newest checkpoint written or loaded by this process
+        self.health = LearnerHealth(self.agent)
+        self._changing = _changing_dynamics(self.env)
+        self._segment = None      # the dynamics segment of the last logged episode
         self._warm_up(Agent)
         echo(f"  kernels ready in {time.perf_counter() - t_kernels:.1f} s")
         if resume:
@@ -130,6 +134,8 @@ class Trainer:
             runner.restart_episode()
         (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         R.truncate_after(self.dir, self.step, self.episodes)
+        episodes = R.read_metrics(self.dir, "episode")
+        self._segment = episodes[-1].get("segment") if episodes else None   # its dynamics are logged
         self._write_config()
         self._open_logs()
         self._last_good = path
@@ -231,7 +237,8 @@ class Trainer:
                    "tick_us": lat.tick.summary_us(), "env_step_us": lat.env.summary_us(),
                    "updates": s["updates"], "skipped": s["skipped"],
                    "refused": s["refused"], "non_finite_inputs": s["non_finite_inputs"],
-                   "rollbacks": self.rollbacks, "late_ticks": self.late_ticks})
+                   "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
+                   "health": self.health.record()})
 
     def latency_record(self):
         """The content of latency.json (``TickLatency.latency_json``)."""
@@ -278,8 +285,12 @@ class Trainer:
             self.rollback(f"|delta| = {abs(stats['last_delta']):.3g} > divergence_delta = {bound:g}")
             return True
 
+        health = self.health
+
         def after_tick():
             step = runner.step
+            if step % health.sample_every == 0:
+                health.sample()
             if step % cfg.check_every == 0 and not learner_finite(agent):
                 self.rollback("non-finite learner arrays")
                 return
@@ -303,8 +314,14 @@ class Trainer:
         self.recent.append(ret)
         if len(self.recent) > RECENT_RETURNS:
             del self.recent[0]
-        self._log({"kind": "episode", "step": self.runner.step, "episode": self.runner.episodes,
-                   "return": ret, "length": length, "terminated": bool(terminated)})
+        record = {"kind": "episode", "step": self.runner.step, "episode": self.runner.episodes,
+                  "return": ret, "length": length, "terminated": bool(terminated)}
+        if self._changing is not None:     # the dynamics this episode ran under (changes come at resets)
+            record["segment"] = self._changing.segment
+            if self._changing.segment != self._segment:
+                self._segment = self._changing.segment
+                self._log({"kind": "dynamics", "step": self.runner.step, **self._changing.dynamics})
+        self._log(record)
         self.monitor_file.write(f"{round(ret, 6)},{length},{round(time.time() - self.t_start, 6)}\n")
         self.monitor_file.flush()
 
@@ -344,6 +361,15 @@ class Trainer:
             from launch.plot import plot_run
             summary["plots"] = [str(p) for p in plot_run(self.dir, echo=self.echo)]
         return summary
+
+
+def _changing_dynamics(env):
+    """The env's envs.nonstationary.ChangingDynamics wrapper, or None."""
+    while env is not None:
+        if type(env).__name__ == "ChangingDynamics":
+            return env
+        env = getattr(env, "env", None)
+    return None
 
 
 class _Pacer:
