@@ -64,6 +64,39 @@ def segment_dynamics(schedule_seed, k, ranges):
     return out
 
 
+class ModelDynamics:
+    """The nominal friction, gears, gravity and root-body mass of a MuJoCo model, and ``apply(values)``
+    setting {friction, payload, motor, gravity} relative to them (in place, with mj_setConst: it uses
+    ``data`` as scratch, so call it before setting the simulator's state)."""
+
+    def __init__(self, model, data):
+        self.model, self.data = model, data
+        self._friction0 = model.geom_friction[:, 0].copy()
+        self._gear0 = model.actuator_gear[:, 0].copy()
+        self._gravity0 = model.opt.gravity.copy()
+        self._root = 1                                  # the first body after the world
+        self._mass0 = float(model.body_mass[self._root])
+        self._total_mass = float(model.body_subtreemass[0])
+
+    def apply(self, values, keep_state=False):
+        """Set the parameters; keep_state: the simulator's state (qpos, qvel, time...) survives (a change
+        in the middle of an episode)."""
+        import mujoco
+        m = self.model
+        if keep_state:
+            spec = mujoco.mjtState.mjSTATE_INTEGRATION
+            state = np.empty(mujoco.mj_stateSize(m, spec))
+            mujoco.mj_getState(m, self.data, state, spec)
+        m.geom_friction[:, 0] = self._friction0 * values["friction"]
+        m.actuator_gear[:, 0] = self._gear0 * values["motor"]
+        m.opt.gravity[:] = self._gravity0 * values["gravity"]
+        m.body_mass[self._root] = self._mass0 + values["payload"] * self._total_mass
+        mujoco.mj_setConst(m, self.data)                # masses: the derived constants follow
+        if keep_state:
+            mujoco.mj_setState(m, self.data, state, spec)
+            mujoco.mj_forward(m, self.data)
+
+
 class ChangingDynamics(gym.Wrapper):
     """Changes the MuJoCo model of ``env.unwrapped`` segment by segment (see the module docstring).
     every: env steps per segment (> 0; 0: no change after ``first_segment``); friction, payload, motor,
@@ -84,13 +117,7 @@ class ChangingDynamics(gym.Wrapper):
                        zip(PARAMETERS, (friction, payload, motor, gravity))}
         self.schedule_seed = None if schedule_seed is None else int(schedule_seed)
         self.first_segment = int(first_segment)
-        m = u.model
-        self._friction0 = m.geom_friction[:, 0].copy()
-        self._gear0 = m.actuator_gear[:, 0].copy()
-        self._gravity0 = m.opt.gravity.copy()
-        self._root = 1                                  # the first body after the world
-        self._mass0 = float(m.body_mass[self._root])
-        self._total_mass = float(m.body_subtreemass[0])
+        self._model = ModelDynamics(u.model, u.data)
         self.total_steps = 0
         self.segment = -1                               # none applied yet
         self.changes = 0
@@ -102,15 +129,8 @@ class ChangingDynamics(gym.Wrapper):
         return self.first_segment + steps // self.every
 
     def _apply(self, k):
-        import mujoco
         d = segment_dynamics(self.schedule_seed, k, self.ranges)
-        u = self.env.unwrapped
-        m = u.model
-        m.geom_friction[:, 0] = self._friction0 * d["friction"]
-        m.actuator_gear[:, 0] = self._gear0 * d["motor"]
-        m.opt.gravity[:] = self._gravity0 * d["gravity"]
-        m.body_mass[self._root] = self._mass0 + d["payload"] * self._total_mass
-        mujoco.mj_setConst(m, u.data)                  # masses: the derived constants follow
+        self._model.apply(d)
         if self.segment >= 0:
             self.changes += 1
         self.segment = k

@@ -14,6 +14,11 @@ The host is the sender of the latest valid message (HELLO, COMMAND or RESET), or
 distribution (or qpos0 for MJCF) and the next SENSOR carries the RESET_DONE flag; commands older than
 the reset are ignored until a new one arrives. Binds to loopback by default.
 
+A ``dynamics`` section changes the robot once during the session, ``dynamics.at`` seconds after the
+start: friction, motor strength, a payload or gravity (``envs.nonstationary.ModelDynamics``), the
+simulator's state carried through, so that a deployed learner's adaptation can be watched through the
+real loop; ``stats()["dynamics_changed_at"]`` says when it happened.
+
 Counters (``Emulator.stats()``): ticks, sent, commands applied, safe ticks, watchdog trips (with the
 delay from the last valid command to each trip), resets, commands received outside the channel limits
 (clamped by the firmware), deadline misses, and the decoder's rejection counters.
@@ -38,6 +43,26 @@ from hardware.udp import check_host
 
 
 @dataclasses.dataclass(frozen=True)
+class DynamicsChange:
+    """YAML section ``dynamics``: one change of the robot's dynamics during the session, ``at`` seconds
+    after the start (0: none), to these values relative to the robot as built (as
+    ``envs.nonstationary``): friction and motor (gear) factors, a payload on the root body as a fraction
+    of the robot's mass, a gravity factor. The simulator's state carries through the change."""
+    at: float = 0.0
+    friction: float = 1.0
+    payload: float = 0.0
+    motor: float = 1.0
+    gravity: float = 1.0
+
+    def __post_init__(self):
+        check(0 <= self.at < math.inf, "dynamics.at", "a finite number of seconds >= 0 (0: no change)", self.at)
+        for name in ("friction", "motor", "gravity"):
+            value = getattr(self, name)
+            check(0 < value < math.inf, f"dynamics.{name}", "a finite factor > 0", value)
+        check(0 <= self.payload < math.inf, "dynamics.payload", "a finite mass fraction >= 0", self.payload)
+
+
+@dataclasses.dataclass(frozen=True)
 class EmulatorConfig:
     """The emulator's YAML (top level). Times in seconds."""
     env_id: str = "HalfCheetah-v5"      # robot from a gymnasium MuJoCo id (or "" and mjcf)
@@ -54,6 +79,7 @@ class EmulatorConfig:
     spin: float = 0.0002                # spin window of the hybrid sleep (0 in threads: the GIL)
     seed: int = 0
     stats_path: str = ""                # write the counters as JSON here on exit
+    dynamics: DynamicsChange = DynamicsChange()   # a change of dynamics during the session
 
     def __post_init__(self):
         check_robot_source(self.env_id, self.mjcf, "")
@@ -115,6 +141,7 @@ class Emulator:
         self._bye = False
         self._reset_ack = 0
         self._cmd_after_reset = True
+        self.dynamics_changed_at = None       # emulator seconds of the change of dynamics, once applied
 
     def stop(self):
         self._stop.set()
@@ -126,7 +153,7 @@ class Emulator:
             "trip_delays": list(self.trip_delays), "resets": self.resets,
             "limit_violations": self.limit_violations, "deadline_misses": self.deadline_misses,
             "send_errors": self.send_errors, "max_command_ratio": float(self.max_command_ratio),
-            "port": self.port,
+            "port": self.port, "dynamics_changed_at": self.dynamics_changed_at,
         }
         out["decoder"] = self.decoder.counters()
         return out
@@ -192,6 +219,7 @@ class Emulator:
         self._pending_reset_done = False
         t0 = clock.now_ns()
         end_ns = t0 + int(cfg.duration * 1e9) if cfg.duration > 0 else None
+        change_ns = t0 + int(cfg.dynamics.at * 1e9) if cfg.dynamics.at > 0 else None
         k = 0
         try:
             while not self._stop.is_set():
@@ -201,6 +229,9 @@ class Emulator:
                 if end_ns is not None and now >= end_ns:
                     break
                 self._drain(now)
+                if change_ns is not None and now >= change_ns:
+                    self._change_dynamics((now - t0) * 1e-9)
+                    change_ns = None
                 stale = (self._last_cmd_ns is None or now - self._last_cmd_ns > timeout_ns
                          or self._bye or not self._cmd_after_reset)
                 if stale:
@@ -242,6 +273,14 @@ class Emulator:
             if cfg.stats_path:
                 with open(cfg.stats_path, "w") as fh:
                     json.dump(self.stats(), fh, indent=1)
+
+    def _change_dynamics(self, seconds):
+        from envs.nonstationary import ModelDynamics
+        d = self.config.dynamics
+        ModelDynamics(self.robot.model, self.robot.data).apply(
+            {"friction": d.friction, "payload": d.payload, "motor": d.motor, "gravity": d.gravity},
+            keep_state=True)
+        self.dynamics_changed_at = round(seconds, 3)
 
     def close(self):
         self.sock.close()
