@@ -192,6 +192,9 @@ def _open_run(config, task, policy, resume):
     run = DeployRun(folder, task_id(config.task), agent, config.checkpoint_every, config.keep_checkpoints)
     if resume is not None:
         from launch.train_config import TrainError
+        if agent is None:
+            raise ConfigError(f"deploy --resume {resume}: the run's policy.kind is {config.policy.kind!r}; only "
+                              f"an agent's run has a learner to resume")
         try:
             run.resume()
         except TrainError as err:

@@ -105,7 +105,10 @@ class DeployRun:
         agent. The logs reach the disk first, so a checkpoint never counts lines that are lost."""
         if self.agent is None:
             return None
-        from launch.run_checkpoints import write_checkpoint
+        from launch.run_checkpoints import learner_finite, write_checkpoint
+        if not learner_finite(self.agent):   # keep the last good one rather than save a diverged learner
+            self._log({"kind": "checkpoint_skipped", "step": ticks, "reason": "non-finite learner arrays"})
+            return None
         for f in (self.metrics_file, self.monitor_file):
             f.flush()
             os.fsync(f.fileno())

@@ -171,3 +171,31 @@ def test_a_sigkilled_learning_deploy_resumes_from_its_last_checkpoint(trained, t
 def test_resume_needs_a_deploy_run_folder(tmp_path, capsys):
     assert main(["deploy", "--resume", str(tmp_path)]) == 2
     assert "not a deploy run folder" in capsys.readouterr().err
+
+
+def test_a_diverged_learner_is_not_checkpointed(trained, tmp_path):
+    from controller.agent import Agent
+    from launch.agent_source import load_learner, resolve_checkpoint
+    from launch.deploy_run import DeployRun
+    from gymnasium import spaces
+
+    path, meta = resolve_checkpoint(trained)
+    agent = load_learner(path, meta, spaces.Box(-np.inf, np.inf, (8,), np.float64),
+                         spaces.Box(-1.0, 1.0, (6,), np.float32))
+    assert isinstance(agent, Agent)
+    run = DeployRun(tmp_path / "run", "HalfCheetah-P-v5", agent, 0.0, 3)
+    run.start("# config\n")
+    agent.actor.P[0] = np.nan
+    assert run.checkpoint(10) is None
+    run.close()
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["ckpt-0000000000.npz"]
+    assert read_metrics(tmp_path / "run", "checkpoint_skipped")[0]["reason"] == "non-finite learner arrays"
+
+
+def test_resume_of_a_stand_in_run_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "deploy"
+    assert main(["deploy", *_sets("adapter=sim", "policy.kind=fixed", "loop.free_run=true", "loop.duration=0",
+                                  "loop.max_ticks=5", f"output={out}")]) == 0
+    (run,) = list(out.iterdir())
+    assert main(["deploy", "--resume", str(run)]) == 2
+    assert "only an agent's run has a learner to resume" in capsys.readouterr().err
