@@ -225,7 +225,9 @@ def run_deploy(config, policy=None, on_tick=None, echo=None, resume=None):
     run = None
     try:
         task.bind(adapter)
-        if policy is None:
+        if policy is None and resume is not None:   # the learner comes from the run's own checkpoints
+            policy, _ = make_policy(dataclasses.replace(config, agent_from=""), task, echo)
+        elif policy is None:
             policy, config = make_policy(config, task, echo)
         configure_adapter(adapter, config)
         run = _open_run(config, task, policy, Path(resume) if resume is not None else None)

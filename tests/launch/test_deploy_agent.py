@@ -199,3 +199,14 @@ def test_resume_of_a_stand_in_run_is_a_clear_error(tmp_path, capsys):
     (run,) = list(out.iterdir())
     assert main(["deploy", "--resume", str(run)]) == 2
     assert "only an agent's run has a learner to resume" in capsys.readouterr().err
+
+
+def test_resume_does_not_need_the_checkpoint_the_run_started_from(trained, tmp_path):
+    import shutil
+    source = tmp_path / "source"
+    shutil.copytree(trained, source)
+    code, run = _deploy_sim(tmp_path, source, "loop.max_ticks=250")
+    assert code == 0
+    shutil.rmtree(source)
+    assert main(["deploy", "--resume", str(run), "--set", "loop.max_ticks=250"]) == 0
+    assert read_metrics(run, "resume")[-1]["checkpoint"] == "ckpt-0000000250.npz"
