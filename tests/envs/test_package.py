@@ -28,8 +28,9 @@ def test_import_is_light_and_fast():
 
 
 def test_all_ids_listed_once_and_registered():
-    assert len(set(envs.ALL_IDS)) == len(envs.ALL_IDS) == 18 + 7 + 5
-    assert set(envs.MASKED_IDS) | set(envs.DIAGNOSTIC_IDS) | set(envs.POPGYM_IDS) == set(envs.ALL_IDS)
+    assert len(set(envs.ALL_IDS)) == len(envs.ALL_IDS) == 18 + 7 + 4 + 5
+    assert set(envs.MASKED_IDS) | set(envs.DIAGNOSTIC_IDS) | set(envs.NONSTATIONARY_IDS) | set(envs.POPGYM_IDS) \
+        == set(envs.ALL_IDS)
     for env_id in envs.ALL_IDS:
         assert env_id in gym.registry
 
