@@ -6,7 +6,8 @@
 For every run and segment k (the episodes that ran under segment k's dynamics):
 
 * ``mean``: the segment's mean episode return; ``first``: the mean of its first ``window`` episodes
-  (the return right after the change); ``last``: the mean of its last ``window`` episodes;
+  (the return right after the change); ``last``: the mean of its last ``window`` episodes; ``gain``:
+  last - first, what the segment's learning added;
 * ``before``: the mean of the last ``window`` episodes of segment k-1 (the return before the change);
 * ``recovery_steps``: env steps from the change until the moving average of ``window`` episodes first
   reaches 90 % of ``before`` (where returns are positive); None when it never does in the segment;
@@ -60,6 +61,7 @@ def segment_figures(run_dir, window=WINDOW):
         start = steps[0] - (steps[1] - steps[0] if len(steps) > 1 else 0)   # the step of the change
         fig = {"episodes": len(rows), "start_step": start, "mean": float(np.mean(rets)),
                "first": float(np.mean(rets[:window])), "last": float(np.mean(rets[-window:]))}
+        fig["gain"] = fig["last"] - fig["first"]
         if prev is not None:
             before = float(np.mean(prev[-window:]))
             fig["before"] = before
@@ -104,7 +106,26 @@ def analyse(run_dirs, fresh_dirs=(), window=WINDOW):
             level = 0.9 * fig["before"] if "before" in fig else None
             reach, mean, first = fresh_figures(f, level, _segment_span(figs, seg), window)
             fig.update(fresh_steps=reach, fresh_mean=mean, fresh_first=first, fresh_dir=str(f))
-    return {"window": window, "runs": runs}
+    return {"window": window, "runs": runs, "summary": summary(runs, run_dirs)}
+
+
+def summary(runs, run_dirs):
+    """Trends over segment index: recoveries in the first and second half of the segments (mean steps,
+    how many recovered), mean gain per half, and the largest dormant fraction of any health record."""
+    segs = sorted({s for figs in runs.values() for s in figs if s > 0})
+    half = segs[:len(segs) // 2], segs[len(segs) // 2:]
+    out = {}
+    for name, part in zip(("first_half", "second_half"), half):
+        figs = [r[s] for r in runs.values() for s in part if s in r]
+        rec = [f["recovery_steps"] for f in figs if f.get("recovery_steps") is not None]
+        out[name] = {"segments": [min(part), max(part)] if part else [],
+                     "recovered": f"{len(rec)}/{len(figs)}",
+                     "mean_recovery_steps": float(np.mean(rec)) if rec else None,
+                     "mean_gain": float(np.mean([f["gain"] for f in figs])) if figs else None}
+    dormant = [v for d in run_dirs for r in R.read_metrics(d, "periodic") if "health" in r
+               for v in r["health"]["dormant"].values()]
+    out["max_dormant"] = max(dormant) if dormant else None
+    return out
 
 
 def _segment_span(figs, seg):
@@ -131,8 +152,9 @@ def markdown(report):
     runs = list(report["runs"].values())
     segments = sorted({s for figs in runs for s in figs})
     lines = ["| segment | return before the change | first 10 episodes after | segment mean | last 10 episodes "
-             "| steps to 90 % of before | fresh agent: steps to 90 % | fresh agent: mean over the segment |",
-             "|---:|---|---|---|---|---|---|---|"]
+             "| gain in the segment (last − first) | steps to 90 % of before | fresh agent: steps to 90 % "
+             "| fresh agent: mean over the segment |",
+             "|---:|---|---|---|---|---|---|---|---|"]
     for s in segments:
         figs = [r[s] for r in runs if s in r]
 
@@ -141,7 +163,7 @@ def markdown(report):
         recovered = sum(f.get("recovery_steps") is not None for f in figs if "before" in f)
         rec = col("recovery_steps") + (f", {recovered}/{len(figs)} recover" if s else "")
         lines.append(f"| {s} | {col('before') if s else '—'} | {col('first')} | {col('mean')} | {col('last')} | "
-                     f"{rec if s else '—'} | {col('fresh_steps')} | {col('fresh_mean')} |")
+                     f"{col('gain')} | {rec if s else '—'} | {col('fresh_steps')} | {col('fresh_mean')} |")
     return "\n".join(lines)
 
 
@@ -192,6 +214,7 @@ def main(argv=None):
     (out / "adaptation.md").write_text(markdown(report) + "\n")
     png = plot(args.run_dirs, report, out / "adaptation.png")
     print(markdown(report))
+    print(json.dumps(report["summary"], indent=1))
     print(f"written: {out / 'adaptation.json'}, {out / 'adaptation.md'}" + (f", {png}" if png else ""))
     return 0
 
