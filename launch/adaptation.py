@@ -182,7 +182,9 @@ def plot(run_dirs, report, path):
         axes[0].plot(steps, R.moving_average([e[1] for e in eps], WINDOW), lw=0.8, label=Path(d).name)
         health = [r for r in R.read_metrics(d, "periodic") if "health" in r]
         hs = [r["step"] for r in health]
-        axes[1].plot(hs, [r["health"]["dormant"].get("actor", np.nan) for r in health], lw=0.8)
+        line, = axes[1].plot(hs, [r["health"]["dormant"].get("actor", np.nan) for r in health], lw=0.8)
+        axes[1].plot(hs, [r["health"]["dormant"].get("critic", np.nan) for r in health], lw=0.8, ls="--",
+                     color=line.get_color())
         axes[2].plot(hs, [r["health"]["weight_norm"]["actor"][0] for r in health], lw=0.8)
         axes[3].plot(hs, [r["health"]["step"]["actor"][0] for r in health], lw=0.8)
     first = next(iter(report["runs"].values()), {})
@@ -190,7 +192,7 @@ def plot(run_dirs, report, path):
         for ax in axes:
             ax.axvline(f["start_step"], color="0.8", lw=0.5, zorder=0)
     axes[0].set_ylabel(f"return ({WINDOW}-episode mean)")
-    axes[1].set_ylabel("actor: dormant fraction")
+    axes[1].set_ylabel("dormant fraction\n(actor; critic dashed)")
     axes[2].set_ylabel("actor: ||dense params||")
     axes[3].set_ylabel("actor: effective step")
     axes[3].set_xlabel("env steps (grey: a change of dynamics)")
