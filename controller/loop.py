@@ -52,70 +52,18 @@ float64 arrays ``state``, ``obs``, ``command`` and ``applied``, allocated once a
 the policy is credited with it and the task's next reward reads it.
 """
 import atexit
-import dataclasses
-import math
 import signal
 import threading
-from typing import Literal
 
 import numpy as np
 
 from controller.clock import NS, FakeClock, MonotonicClock
-from controller.config import ConfigError, check
+from controller.config import ConfigError
 from controller.fixed_policy import FixedPolicy
 from controller.interfaces import HELD, Policy, State, usable
+from controller.loop_config import LoopConfig
 from controller.loop_stats import LogHistogram, LoopStats
 from controller.realtime import RealtimeWarning, apply_realtime, release_memory_lock, undo_realtime
-
-
-@dataclasses.dataclass(frozen=True)
-class LoopConfig:
-    """YAML section ``loop``. Times in seconds."""
-    rate_hz: float = 100.0              # 20 Hz .. 1 kHz
-    duration: float = 10.0              # seconds of ticks; 0 runs until stopped (signal, max_ticks)
-    max_ticks: int = 0                  # 0 for no limit
-    startup_timeout: float = 2.0        # no usable sample this long after the start: a fault (0: wait)
-    learn: Literal["budget", "always", "never"] = "budget"
-    learn_margin: float = 50e-6         # kept free before the deadline when deciding to learn
-    learn_quantile: float = 0.99        # the update-time estimate tracks this quantile
-    learn_adapt: float = 0.05           # relative step of the quantile tracker
-    learn_decay: float = 0.999          # each skipped update shrinks the estimate (so learning retries)
-    learn_estimate_init: float = 0.0    # initial update-time estimate (0: the first update measures)
-    spin: float = 200e-6                # spin window of the hybrid sleep (0: sleep only)
-    free_run: bool = False              # no schedule: no sleep, no deadlines (lock-step simulators)
-    poll_while_spinning: bool = True    # call adapter.poll() (if any) during the spin window
-    sched_fifo: bool = False
-    priority: int = 80                  # SCHED_FIFO priority 1..99
-    cpu_affinity: tuple[int, ...] = ()  # pin the loop thread to these CPUs; () leaves it alone
-    mlockall: bool = False
-    gc_freeze: bool = True              # gc.freeze() + gc.disable() while the loop runs
-    handle_signals: bool = True         # SIGINT/SIGTERM request a clean stop (main thread only)
-    seed: int = 0                       # passed to adapter.reset_episode
-
-    def __post_init__(self):
-        check(20.0 <= self.rate_hz <= 1000.0, "loop.rate_hz", "a rate in [20, 1000] Hz", self.rate_hz)
-        check(0 <= self.duration < math.inf, "loop.duration", "a finite number of seconds >= 0 (0: until "
-              "stopped)", self.duration)
-        check(self.max_ticks >= 0, "loop.max_ticks", "an integer >= 0", self.max_ticks)
-        check(0 <= self.startup_timeout < math.inf, "loop.startup_timeout",
-              "a finite number of seconds >= 0 (0: wait for the first sample forever)", self.startup_timeout)
-        check(0 <= self.learn_margin < math.inf, "loop.learn_margin", "a finite number of seconds >= 0",
-              self.learn_margin)
-        check(0.0 < self.learn_decay <= 1.0, "loop.learn_decay", "a number in (0, 1]", self.learn_decay)
-        check(0.5 <= self.learn_quantile < 1.0, "loop.learn_quantile", "a number in [0.5, 1)",
-              self.learn_quantile)
-        check(0.0 < self.learn_adapt <= 0.5, "loop.learn_adapt", "a number in (0, 0.5]", self.learn_adapt)
-        check(0 <= self.learn_estimate_init < math.inf, "loop.learn_estimate_init",
-              "a finite number of seconds >= 0", self.learn_estimate_init)
-        check(0 <= self.spin < 1.0 / self.rate_hz, "loop.spin", "seconds in [0, period)", self.spin)
-        check(1 <= self.priority <= 99, "loop.priority", "an integer in [1, 99]", self.priority)
-        check(all(c >= 0 for c in self.cpu_affinity), "loop.cpu_affinity", "CPU indices >= 0",
-              self.cpu_affinity)
-        check(self.seed >= 0, "loop.seed", "an integer >= 0", self.seed)
-
-    @property
-    def period_ns(self):
-        return int(round(NS / self.rate_hz))
 
 
 class ControlLoop:
@@ -209,6 +157,15 @@ class ControlLoop:
             self.stats.skipped_updates += 1
             self._estimate_ns *= self.config.learn_decay
 
+    def _reset_robot(self, seed):
+        """adapter.reset_episode(seed), timed into the reset histogram and counted; returns its ns."""
+        t0 = self.clock.now_ns()
+        self.adapter.reset_episode(seed)
+        dt = self.clock.now_ns() - t0
+        self.stats.reset.record(dt)
+        self.stats.resets += 1
+        return dt
+
     # ------------------------------------------------------------------ run
     def run(self):
         cfg = self.config
@@ -251,10 +208,7 @@ class ControlLoop:
         seen_usable = False       # a usable sample arrived since the start
         try:
             if reset_adapter:   # every episode starts from a robot reset, the first one too
-                t_reset = clock.now_ns()
-                adapter.reset_episode(cfg.seed)
-                stats.reset.record(clock.now_ns() - t_reset)
-                stats.resets += 1
+                self._reset_robot(cfg.seed)
             # after a reset, half a period on (as after every later reset)
             t0 = t_first = stats.first_tick_ns = clock.now_ns() + (
                 period_ns >> 1 if reset_adapter and not free_run else 0)
@@ -326,12 +280,7 @@ class ControlLoop:
                             reset_ns += clock.now_ns() - t_hook
                             reanchor = True
                         if reset_adapter:
-                            t_reset = clock.now_ns()
-                            adapter.reset_episode(cfg.seed + episodes_started)
-                            reset_dt = clock.now_ns() - t_reset
-                            stats.reset.record(reset_dt)
-                            reset_ns += reset_dt
-                            stats.resets += 1
+                            reset_ns += self._reset_robot(cfg.seed + episodes_started)
                             reanchor = True
                         policy.reset()
                         has_prev = False
