@@ -8,7 +8,8 @@ Each deploy with an ``output`` gets its own folder ``<output>/<task>-<mask>-<YYY
   ``resume`` / ``episode`` / ``checkpoint`` / ``end`` records, ``step`` counting the loop's ticks over
   all sessions; episodes in Stable-Baselines3's Monitor format, so ``rtu-control plot`` reads them;
 * ``loop_stats.json``: the loop's summary of the latest session; ``latency.json``: its sense->act,
-  learn, wake-up jitter and tick-work histograms (log bins, µs);
+  learn, wake-up jitter and tick-work summaries and histograms (log bins, µs) in the layout of a
+  training run's, the period as the budget;
 * ``checkpoints/ckpt-<ticks>.npz`` (agent policies only): the complete learner in the format of
   `train`'s checkpoints, the newest ``keep_checkpoints`` kept. One is written before the first tick,
   at episode ends at most every ``checkpoint_every`` seconds (while the robot holds its safe command,
@@ -143,9 +144,12 @@ class DeployRun:
         self.sessions += 1
         (self.dir / LOOP_STATS).write_text(json.dumps(summary, indent=1, default=float))
         s = loop.stats
-        hists = {"sense_act": s.sense_act, "learn": s.learn, "jitter": s.jitter, "work": s.work}
-        latency = {name: {"summary_us": h.summary_us(), "histogram": R.histogram_record(h)}
-                   for name, h in hists.items()}
+        # train's latency.json layout (launch.train_records), so `rtu-control plot` draws it too
+        latency = {"units": "microseconds", "budget_us": 1e6 / summary["rate_hz"],
+                   "pace": f"deploy at {summary['rate_hz']:g} Hz"}
+        for name, h in (("sense_act", s.sense_act), ("learn", s.learn), ("jitter", s.jitter), ("work", s.work)):
+            latency[name] = h.summary_us()
+            latency[name + "_histogram"] = R.histogram_record(h)
         (self.dir / R.LATENCY).write_text(json.dumps(latency, indent=1, default=float))
         if self.agent is not None:
             self.agent.reset()

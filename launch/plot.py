@@ -119,8 +119,11 @@ def plot_latency(run_dir, plt, path=None):
     except (OSError, json.JSONDecodeError):
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, color in (("act", "tab:green"), ("learn", "tab:orange"), ("act_learn", "tab:blue"),
-                        ("env_step", "tab:gray")):
+    # train: act, learn, act + learn, env.step; deploy: sense->act, learn, wake-up jitter, tick work
+    for name, color, label in (("act", "tab:green", "act"), ("learn", "tab:orange", "learn"),
+                               ("act_learn", "tab:blue", "act+learn"), ("env_step", "tab:gray", "env.step"),
+                               ("sense_act", "tab:blue", "sense->act"), ("jitter", "tab:purple", "wake-up jitter"),
+                               ("work", "tab:gray", "tick work")):
         h = lat.get(name + "_histogram")
         if not h or not h["counts"]:
             continue
@@ -131,7 +134,7 @@ def plot_latency(run_dir, plt, path=None):
         edges = 2.0 ** (np.arange(idx[0], idx[-1] + 2) / 16) / 1e3
         s = lat[name]
         ax.stairs(full, edges, color=color, lw=1.5,
-                  label=f"{name.replace('act_', 'act+').replace('_', '.')}: p50 {s['p50']:.0f}, p99 {s['p99']:.0f}, max {s['max']:.0f} µs")
+                  label=f"{label}: p50 {s['p50']:.0f}, p99 {s['p99']:.0f}, max {s['max']:.0f} µs")
     budget = lat.get("budget_us")
     if budget:
         ax.axvline(budget, color="tab:red", ls="--", label=f"budget {budget:g} µs")

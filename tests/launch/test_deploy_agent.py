@@ -210,3 +210,14 @@ def test_resume_does_not_need_the_checkpoint_the_run_started_from(trained, tmp_p
     shutil.rmtree(source)
     assert main(["deploy", "--resume", str(run), "--set", "loop.max_ticks=250"]) == 0
     assert read_metrics(run, "resume")[-1]["checkpoint"] == "ckpt-0000000250.npz"
+
+
+def test_the_run_folder_is_plotted_like_a_training_runs(trained, tmp_path):
+    code, run = _deploy_sim(tmp_path, trained, "loop.max_ticks=450")
+    assert code == 0
+    latency = json.loads((run / "latency.json").read_text())
+    assert latency["sense_act"]["count"] == 450 == sum(latency["sense_act_histogram"]["counts"])   # every tick
+    pytest.importorskip("matplotlib")
+    from launch.plot import plot_run
+    paths = plot_run(run, echo=lambda line: None)
+    assert {p.name for p in paths} == {"learning_curve.png", "latency.png"}
