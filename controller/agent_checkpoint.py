@@ -52,6 +52,13 @@ def save_agent(path, agent, extra_meta=None):
     return save_arrays(path, {k: np.array(v, copy=True) for k, v in agent_arrays(agent).items()}, meta)
 
 
+def saved_config(meta):
+    """The AgentConfig fields (dict) a checkpoint's metadata records, fields added after it was written
+    filled with the defaults that reproduce its agent."""
+    defaults = dataclasses.asdict(AgentConfig())
+    return {**{k: defaults[k] for k in _LATER_FIELDS}, **meta["config"]}
+
+
 def _difference(key, saved, current):
     """'key: checkpoint has ..., agent has ...', for a configuration only the fields that differ."""
     if isinstance(saved, dict) and isinstance(current, dict):
@@ -72,8 +79,7 @@ def load_agent(path, agent):
     agent.sync()
     expected = agent_meta(agent)
     if isinstance(meta.get("config"), dict):
-        defaults = dataclasses.asdict(AgentConfig())
-        meta["config"] = {**{k: defaults[k] for k in _LATER_FIELDS}, **meta["config"]}
+        meta["config"] = saved_config(meta)
     diffs = [_difference(k, meta.get(k), expected[k])
              for k in ("config", "n_obs", "n_actions", "discrete") if meta.get(k) != expected[k]]
     if diffs:

@@ -62,6 +62,7 @@ def segment_figures(run_dir, window=WINDOW):
         fig = {"episodes": len(rows), "start_step": start, "mean": float(np.mean(rets)),
                "first": float(np.mean(rets[:window])), "last": float(np.mean(rets[-window:]))}
         fig["gain"] = fig["last"] - fig["first"]
+        fig["end_step"] = steps[-1]
         if prev is not None:
             before = float(np.mean(prev[-window:]))
             fig["before"] = before
@@ -131,9 +132,8 @@ def summary(runs, run_dirs):
 def _segment_span(figs, seg):
     """Env steps of segment seg (from its change to the next one, or to its last episode)."""
     nxt = figs.get(seg + 1)
-    if nxt is not None:
-        return nxt["start_step"] - figs[seg]["start_step"]
-    return figs[seg]["episodes"] * 1000
+    end = nxt["start_step"] if nxt is not None else figs[seg]["end_step"]
+    return end - figs[seg]["start_step"]
 
 
 def _mean_se(values):

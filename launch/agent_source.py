@@ -68,14 +68,10 @@ def resolve_checkpoint(source, key="--agent"):
 
 def agent_config_of(path, meta):
     """The AgentConfig a checkpoint was written with (fields added later take their defaults)."""
-    import dataclasses
-
-    from controller.agent_checkpoint import _LATER_FIELDS
+    from controller.agent_checkpoint import saved_config
     from controller.agent_config import AgentConfig
-    defaults = dataclasses.asdict(AgentConfig())
-    data = {**{k: defaults[k] for k in _LATER_FIELDS}, **meta["config"]}
     try:
-        return build_config(AgentConfig, data, "agent")
+        return build_config(AgentConfig, saved_config(meta), "agent")
     except ConfigError as err:
         raise ConfigError(f"{path}: its agent config does not load here ({err})") from None
 

@@ -132,7 +132,7 @@ class DeployRun:
             del self.recent[0]
         self._log({"kind": "episode", "step": ticks, "episode": self.episodes, "return": episode_return,
                    "length": steps, "terminated": bool(terminated)})
-        self.monitor_file.write(f"{round(episode_return, 6)},{steps},{round(time.time() - self.t_start, 6)}\n")
+        self.monitor_file.write(R.monitor_row(episode_return, steps, time.time() - self.t_start))
         self.monitor_file.flush()
         if self.agent is not None and time.monotonic() - self._last_ckpt >= self.every:
             self.checkpoint(ticks)

@@ -99,6 +99,11 @@ def _rewrite(path, text):
     tmp.replace(path)
 
 
+def monitor_row(episode_return, length, seconds):
+    """One episode's line of an SB3 Monitor CSV (return, length, seconds since t_start)."""
+    return f"{round(episode_return, 6)},{length},{round(seconds, 6)}\n"
+
+
 def monitor_header(t_start, env_id):
     """The first two lines of an SB3 Monitor CSV."""
     return "#" + json.dumps({"t_start": t_start, "env_id": env_id}) + "\nr,l,t\n"

@@ -322,7 +322,7 @@ class Trainer:
                 self._segment = self._changing.segment
                 self._log({"kind": "dynamics", "step": self.runner.step, **self._changing.dynamics})
         self._log(record)
-        self.monitor_file.write(f"{round(ret, 6)},{length},{round(time.time() - self.t_start, 6)}\n")
+        self.monitor_file.write(R.monitor_row(ret, length, time.time() - self.t_start))
         self.monitor_file.flush()
 
     def _progress_line(self):
