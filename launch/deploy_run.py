@@ -23,7 +23,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 
 from launch import results as R
 
@@ -162,6 +161,3 @@ class DeployRun:
         for f in (self.metrics_file, self.monitor_file):
             if f is not None and not f.closed:
                 f.close()
-
-    def recent_return(self, n=10):
-        return float(np.mean(self.recent[-n:])) if self.recent else float("nan")
