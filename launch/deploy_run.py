@@ -23,7 +23,6 @@ import os
 import time
 from pathlib import Path
 
-
 from launch import results as R
 
 RECENT_RETURNS = 100
