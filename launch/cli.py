@@ -9,6 +9,9 @@
                                                                 online learning in simulation (launch.train)
     rtu-control deploy [--config FILE] [--set key=value ...]    the real-time loop on a robot adapter
                                                                 (launch.deploy; default the UDP emulator)
+    rtu-control sweep --config SWEEP.yaml [--workers N] [--backend local|ray] | --report SWEEP_DIR
+                                                                many train runs, resumable, one report
+                                                                (launch.sweep)
     rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot);
                                                                 of bench learning folders with --compare
     rtu-control emulator [--config FILE] [--set key=value ...]  robot emulator over UDP (hardware.emulator)
@@ -210,7 +213,7 @@ def _cmd_emulator(args):
 
 def config_of(args):
     """The validated config object a parsed command line would run with (ConfigError when invalid),
-    without running anything; None for ``plot`` and ``warmup``, which take no config."""
+    without running anything; None for ``plot``, ``warmup`` and ``sweep --report``, which take no config."""
     if args.command == "train":
         from launch.train import load_train_config
         path = _train_path(args)
@@ -229,6 +232,11 @@ def config_of(args):
     if args.command == "emulator":
         from hardware.emulator import EmulatorConfig
         return load_config(EmulatorConfig, _emulator_path(args), args.overrides)
+    if args.command == "sweep":
+        from launch.sweep_cli import sweep_config_path, sweep_overrides
+        from launch.sweep_config import load_sweep_config
+        path = sweep_config_path(args)
+        return None if path is None else load_sweep_config(path, sweep_overrides(args))
     if args.command == "bench":
         _assert_arguments(args)
         if args.assert_budgets is not None:
@@ -347,6 +355,8 @@ def build_parser():
         "physics steps of 10 ms per tick, the dynamics 'train' learns on)."))
     _add_config_arguments(p, "emulator.yaml", "rate_hz=1000")
     p.set_defaults(func=_cmd_emulator)
+    from launch.sweep_cli import add_sweep_parser
+    add_sweep_parser(sub, _describe, add_config_arguments, packaged_names("sweep"))
     p = sub.add_parser("plot", help="learning-curve and latency plots of training runs", **_describe(
         "Draw learning_curve.png and latency.png into each results folder of 'rtu-control train'; with "
         "--compare FILE also one figure of the runs' moving averages, or, for output folders of "
