@@ -9,7 +9,7 @@
                                                                 online learning in simulation (launch.train)
     rtu-control deploy [--config FILE] [--set key=value ...]    the real-time loop on a robot adapter
                                                                 (launch.deploy; default the UDP emulator)
-    rtu-control sweep --config SWEEP.yaml [--workers N] [--backend local|ray] | --report SWEEP_DIR
+    rtu-control sweep [--config FILE] [--workers N] [--backend local|ray] | --report SWEEP_DIR
                                                                 many train runs, resumable, one report
                                                                 (launch.sweep)
     rtu-control plot RUN_DIR [RUN_DIR ...] [--compare FILE]     plots of training runs (launch.plot);

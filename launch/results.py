@@ -14,7 +14,7 @@ Layout of ``<run dir>/``:
   the same for the simulator's ``env.step`` (train runs), measured in the same loop;
 * ``summary.json``: final counters; ``checkpoints/ckpt-<step>.npz`` (``.npz.bad``: set aside on resume
   as corrupt or mismatched); ``learning_curve.png`` and
-  ``latency.png``.
+  ``latency.png``; with ``logger: tensorboard`` also ``tensorboard/`` (event files, ``launch.tb_logger``).
 
 Files are appended line by line and flushed, so a crash leaves at most one partial last line, which the
 readers here skip; ``truncate_after`` cuts both logs back to a checkpoint when a run resumes.

@@ -13,14 +13,16 @@ def add_sweep_parser(sub, describe, add_config_arguments, packaged):
         "error and the interquartile mean with a bootstrap 95 % interval, learning curves with bands "
         "(docs/sweeps.md). Exit status: 0 when every trial is done, 1 when one failed or the sweep was "
         "stopped, 2 for bad input.",
-        ["rtu-control sweep --config demo",
-         "rtu-control sweep --config my_sweep.yaml --workers 2",
-         "rtu-control sweep --config my_sweep.yaml --backend ray --set ray_address=auto",
+        ["rtu-control sweep",
+         "rtu-control sweep --workers 1 --set output=results/sweeps/demo1",
+         "rtu-control sweep --backend ray --set ray_address=auto",
          "rtu-control sweep --report results/sweeps/demo --set report.budgets=[10000,20000]"],
-        f"Packaged sweeps (--config NAME, launch/configs/<NAME>.yaml): {', '.join(packaged)}."))
-    add_config_arguments(p, "none: --config is required (or --report)", "workers=2")
+        "Packaged sweeps: sweep.yaml (the default: 2 variants x 2 CartPole tasks x 3 seeds of 20,000 steps)"
+        + (f"; --config NAME for launch/configs/sweep_<NAME>.yaml: {', '.join(packaged)}" if packaged else "")
+        + "."))
+    add_config_arguments(p, "the packaged configs/sweep.yaml", "workers=2")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="trials at once on the local backend (default: the usable cores); same as --set workers=N")
+                   help="trials at once on the local backend (default: the sweep file's workers, 0 = the usable cores)")
     p.add_argument("--backend", choices=("local", "ray"), default=None,
                    help="local (default): processes on this machine; ray: Ray tasks (pip install 'rtu-control[sweep]')")
     p.add_argument("--report", default=None, metavar="SWEEP_DIR",
@@ -45,7 +47,8 @@ def sweep_config_path(args):
             raise ConfigError("--report: it reads the sweep folder; give only report.* keys with --set")
         return None
     if args.config is None:
-        raise ConfigError("sweep: expected --config SWEEP.yaml (or --report SWEEP_DIR)")
+        from launch.cli import packaged_config
+        return packaged_config("sweep.yaml")
     return resolve_config(args.config, "sweep")
 
 

@@ -38,6 +38,7 @@ class TrainConfig:
     latency_budget_us: float = 2000.0       # act + learn budget per tick (µs) on latency.png (500 Hz)
     moving_average: int = 20                # episodes in the learning curve's moving average
     plots: bool = True                      # learning_curve.png and latency.png at the end (matplotlib)
+    logger: Literal["files", "tensorboard"] = "files"  # tensorboard: also event files in <run>/tensorboard/
     output: str = ""                        # results folder; "" = results/train/<env>-<cell>-seed<k>-<time>
     agent: AgentConfig = AgentConfig()      # the learner (controller.agent.AgentConfig)
     # a checkpoint (or train/deploy results folder) the learner starts from; its agent config replaces

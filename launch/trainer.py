@@ -4,7 +4,7 @@ The trainer owns the env, the agent, the results folder's logs and the run's cou
 in ``launch.runner.Runner``; through the runner's hooks it records latency, guards against divergence
 (rolling the learner back), logs episodes and metrics, writes checkpoints (``launch.run_checkpoints``,
 with the env's state from ``launch.env_state``) and paces. At the end it writes ``latency.json`` and
-``summary.json`` (``launch.results``).
+``summary.json`` (``launch.results``); ``logger: tensorboard`` adds event files (``launch.tb_logger``).
 """
 import dataclasses
 import json
@@ -22,6 +22,7 @@ from launch.learner_health import LearnerHealth
 from launch.envcheck import check_spaces, first_reset, make_env
 from launch.run_checkpoints import learner_finite, load_newest_valid, roll_back_learner, write_checkpoint
 from launch.runner import Runner
+from launch.tb_logger import TB_DIR, TensorBoardLogger, check_logger
 from launch.train_config import TrainError
 from launch.train_progress import TrainProgress
 from launch.train_records import TickLatency
@@ -41,6 +42,7 @@ class Trainer:
         from controller.agent import Agent
         from controller.warmup import describe_kernel_cache
 
+        check_logger(cfg.logger)   # before the env and the folder: a missing tensorboardX leaves nothing
         self.cfg = cfg
         self.dir = Path(run_dir)
         self.echo = echo
@@ -54,8 +56,7 @@ class Trainer:
                            critic_thread=cfg.critic_thread)
         self.latency = TickLatency()
         self.runner = Runner(self.agent, self.env)
-        self.rollbacks = 0
-        self.late_ticks = 0
+        self.rollbacks = self.late_ticks = 0
         self.recent = []          # the last RECENT_RETURNS episode returns
         self.wall_before = 0.0    # active seconds of earlier sessions of this run
         self.t_start = time.time()
@@ -94,9 +95,10 @@ class Trainer:
         R._rewrite(self.dir / R.CONFIG, "# rtu-control train: resolved config (launch/train_config.py, "
                    "TrainConfig)\n" + yaml.safe_dump(data, sort_keys=False))
 
-    def _open_logs(self):
+    def _open_logs(self, purge_step=None):
         self.metrics_file = open(self.dir / R.METRICS, "a")
         self.monitor_file = open(self.dir / R.MONITOR, "a")
+        self.tb = TensorBoardLogger(self.dir / TB_DIR, purge_step) if self.cfg.logger == "tensorboard" else None
 
     def _start(self):
         if self.dir.exists() and any(self.dir.iterdir()):
@@ -137,7 +139,7 @@ class Trainer:
         episodes = R.read_metrics(self.dir, "episode")
         self._segment = episodes[-1].get("segment") if episodes else None   # its dynamics are logged
         self._write_config()
-        self._open_logs()
+        self._open_logs(purge_step=self.step + 1)   # TensorBoard hides events after the checkpoint
         self._last_good = path
         self._log({"kind": "resume", "step": self.step, "checkpoint": path.name, "episode_continues": exact,
                    "skipped_checkpoints": skipped, "pid": os.getpid()})
@@ -170,6 +172,8 @@ class Trainer:
         record.setdefault("wall_s", round(self._wall(), 3))
         self.metrics_file.write(json.dumps(record) + "\n")
         self.metrics_file.flush()
+        if self.tb is not None:
+            self.tb.write(record)
 
     def _wall(self):
         t0 = getattr(self, "_session_t0", None)
@@ -229,8 +233,7 @@ class Trainer:
         return float(np.mean(self.recent[-n:])) if self.recent else float("nan")
 
     def _periodic(self, sps):
-        s = self.agent.stats
-        lat = self.latency
+        s, lat = self.agent.stats, self.latency
         self._log({"kind": "periodic", "step": self.step, "steps_per_s": round(sps, 1),
                    "episodes": self.episodes, "recent_return": R.finite_or_none(self._recent_return()),
                    "act_us": lat.act.summary_us(), "learn_us": lat.learn.summary_us(),
@@ -354,6 +357,8 @@ class Trainer:
                    "episodes": self.episodes, "rollbacks": self.rollbacks})
         self.metrics_file.close()
         self.monitor_file.close()
+        if self.tb is not None:
+            self.tb.close()
         self.env.close()
         self.agent.close()
         summary["plots"] = []

@@ -7,7 +7,7 @@ import pytest
 
 from launch.cli import build_parser, config_of, packaged_names
 
-COMMANDS = ("train", "deploy", "emulator", "bench", "plot", "warmup")
+COMMANDS = ("train", "deploy", "emulator", "bench", "sweep", "plot", "warmup")
 
 
 def _subparsers():
@@ -46,7 +46,8 @@ def test_help_shows_examples():
 @pytest.mark.parametrize("argv", _examples(), ids=" ".join)
 def test_every_help_example_passes_validation(argv):
     args = build_parser().parse_args(argv)
-    assert config_of(args) is not None or args.command in ("plot", "warmup")
+    assert config_of(args) is not None or args.command in ("plot", "warmup") or \
+        (args.command == "sweep" and args.report is not None)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -58,7 +59,7 @@ def test_subcommand_help_says_what_it_does(command):
 
 
 @pytest.mark.parametrize("command, prefix", [("train", "train"), ("deploy", "deploy"),
-                                             ("emulator", "emulator"), ("bench", "bench")])
+                                             ("emulator", "emulator"), ("bench", "bench"), ("sweep", "sweep")])
 def test_subcommand_help_lists_the_packaged_configs(command, prefix):
     text = " ".join(_help_texts()[command].split())
     names = packaged_names(prefix)
