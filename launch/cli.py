@@ -94,8 +94,8 @@ def _cmd_bench(args):
                            echo=lambda line: print(line, flush=True))
     bench, path, cfg = _bench_config(args)
     print(f"rtu-control bench {args.target}: config {path}")
-    bench.run(cfg)
-    return 0
+    result = bench.run(cfg)
+    return result.get("status", 0) if isinstance(result, dict) else 0   # learning: its sweep's status
 
 
 def _cmd_warmup(args):

@@ -1,26 +1,26 @@
 """`rtu-control bench learning`: does the streaming agent learn, and does recurrence help?
 
-Runs N seeds x cells (linear RTU, non-linear RTU, LRU, feed-forward "none") on each env id for a fixed
-number of steps, single process per run (runs are spread over ``workers`` processes). Each run drives
-the gymnasium env in the act-then-learn order of ``controller.agent`` (``launch.runner.Runner``) and
-records
+A packaged sweep: N seeds x cells (linear RTU, non-linear RTU, LRU, feed-forward "none") on each env id
+for a fixed number of steps, each run an ordinary `rtu-control train` run in its own process, run by
+``launch.sweep`` on ``workers`` local processes (``sweep_config`` gives the SweepConfig; the packaged
+sweep_learning.yaml is the same for the defaults, so ``rtu-control sweep --config learning`` runs the
+same trials). The output folder is a sweep folder (trials/<cell>/env_id=<env>/seed=<k>/, report/,
+resumable by running the same command again) plus
 
-* ``curves/<env>/<cell>/seed<k>.jsonl``: one line per episode: step, episode return, length, wall time;
-* its summary: mean return of the last ``last_episodes`` episodes, env steps per second, and the agent's
-  own time per step (act + learn) next to the env's ``step`` time, both measured in the run;
+* ``summary.json``: per run, the mean return of the last ``last_episodes`` episodes, the best such
+  window, env steps per second, and the agent's own mean time per step (act + learn) next to the env's
+  ``step`` time, both measured in the run; per (env, cell) the mean ± standard error over seeds;
+* ``curves.png`` (with matplotlib, ``pip install 'rtu-control[plot]'``): one panel per env, the mean over
+  seeds of a moving average of the episode returns;
 
-then writes ``summary.json``, prints a table (mean ± standard error over seeds of the final returns)
-and, when matplotlib is installed (``pip install 'rtu-control[plot]'``), ``curves.png`` with one panel
-per env (mean over seeds of a moving average of the episode returns).
+and the table is printed.
 """
 import dataclasses
 import json
 import math
 import os
 import sys
-import time
 import typing
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -28,8 +28,9 @@ import numpy as np
 
 from controller.config import build_config, check, check_output_path
 from envs.errors import check_env_id
+from launch import results as R
 from launch.envcheck import check_env
-from launch.runner import Runner
+from launch.sweep_trials import trial_state
 
 CellKind = Literal["rtu-linear", "rtu-nonlinear", "lru", "none"]
 
@@ -73,46 +74,38 @@ class LearningBenchConfig:
                                           "n_units": self.n_units}, "agent")
 
 
-def run_one(env_id, cell, seed, cfg, out_dir):
-    """One learning run; returns its summary dict and writes its per-episode JSONL curve."""
-    import gymnasium as gym
+def sweep_config(cfg):
+    """The SweepConfig this benchmark runs: variants = cells, grid = env ids x seeds, every trial an
+    ordinary train run of ``steps`` steps (the packaged sweep_learning.yaml is this for the defaults)."""
+    from launch.sweep_config import ReportConfig, SweepConfig
 
-    import envs  # noqa: F401  (registers the -P/-V and diagnostic ids)
-    from controller.agent import Agent
+    train = {"steps": cfg.steps, "env_kwargs": dict(cfg.env_kwargs), "plots": False, "progress": "lines",
+             "agent": {**cfg.agent, "dtype": cfg.dtype, "n_units": cfg.n_units}}
+    return SweepConfig(name="learning", output=cfg.output, train=train,
+                       grid={"env_id": tuple(cfg.env_ids), "seed": tuple(cfg.seeds)},
+                       variants={cell: {"agent.cell": cell} for cell in cfg.cells}, workers=cfg.workers,
+                       report=ReportConfig(budgets=(cfg.steps,), last_episodes=cfg.last_episodes))
 
-    env = gym.make(env_id, **cfg.env_kwargs)
-    agent = Agent(env.observation_space, env.action_space, cfg.agent_config(cell), seed=seed)
-    path = Path(out_dir) / "curves" / env_id / cell / f"seed{seed}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clock = time.perf_counter
-    obs, _ = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    runner = Runner(agent, env, obs, clock=clock)
-    returns = []
-    start = clock()
-    with open(path, "w") as f:
-        def write_episode(ret, length, terminated):
-            returns.append(ret)
-            f.write(json.dumps({"step": runner.step, "return": ret, "length": length,
-                                "wall_s": round(clock() - start, 3)}) + "\n")
 
-        runner.run(cfg.steps, on_episode=write_episode)
-    t_agent, t_env = runner.act_time + runner.learn_time, runner.env_time
-    wall = clock() - start
-    env.close()
-    last = returns[-cfg.last_episodes:]
-    w = cfg.last_episodes
+def run_summary(out, trial, last_episodes):
+    """One finished trial as a run of this benchmark: final return (mean of the last ``last_episodes``
+    episodes), best window, speed (env steps per second over the run's wall time) and the agent's and
+    the env's mean time per step, from its results folder."""
+    run_dir = Path(out) / trial["run_dir"]
+    summary = json.loads((run_dir / R.SUMMARY).read_text())
+    returns = [float(e["return"]) for e in R.read_metrics(run_dir, "episode")]
+    w = last_episodes
     if len(returns) >= w:
-        windows = np.convolve(returns, np.ones(w) / w, mode="valid")
-        best = float(windows.max())
+        best = float(np.convolve(returns, np.ones(w) / w, mode="valid").max())
     else:
         best = float(np.mean(returns)) if returns else float("nan")
-    return {"env_id": env_id, "cell": cell, "seed": seed, "steps": cfg.steps, "episodes": len(returns),
-            "final_return": float(np.mean(last)) if last else float("nan"),
-            "best_window_return": best,
-            "steps_per_s": cfg.steps / wall, "agent_us_per_step": 1e6 * t_agent / cfg.steps,
-            "env_us_per_step": 1e6 * t_env / cfg.steps, "refused": agent.stats["refused"],
-            "non_finite_inputs": agent.stats["non_finite_inputs"], "curve": str(path)}
+    last = returns[-w:]
+    return {"env_id": trial["task"], "cell": trial["variant"], "seed": trial["seed"], "steps": summary["steps"],
+            "episodes": len(returns), "final_return": float(np.mean(last)) if last else float("nan"),
+            "best_window_return": best, "steps_per_s": summary["steps"] / max(summary["wall_s"], 1e-9),
+            "agent_us_per_step": summary["act_learn_us"]["mean"], "env_us_per_step": summary["env_step_us"]["mean"],
+            "refused": summary["refused"], "non_finite_inputs": summary["non_finite_inputs"],
+            "curve": str(run_dir / R.METRICS)}
 
 
 def _summarise(runs, cfg):
@@ -120,6 +113,8 @@ def _summarise(runs, cfg):
     for env_id in cfg.env_ids:
         for cell in cfg.cells:
             rs = [r for r in runs if r["env_id"] == env_id and r["cell"] == cell]
+            if not rs:      # every seed failed: the sweep's status names them
+                continue
             finals = np.array([r["final_return"] for r in rs])
             best = np.array([r["best_window_return"] for r in rs])
             se = float(finals.std(ddof=1) / math.sqrt(len(finals))) if len(finals) > 1 else float("nan")
@@ -157,26 +152,20 @@ def plot_curves(runs, cfg, path, window=20):
 
 
 def run(cfg, echo=print):
-    """Run every (env, cell, seed); write curves, summary.json, curves.png; print the table."""
+    """Run every (env, cell, seed) as a sweep (``launch.sweep``: resumable, one train process per run);
+    write summary.json and curves.png; print the table. Returns the result dict (``status``: the
+    sweep's exit status)."""
+    from launch.sweep import run_sweep
+
     for i, env_id in enumerate(cfg.env_ids):   # before anything is written or a worker starts
         check_env(env_id, cfg.env_kwargs, key=f"env_ids[{i}]")
     out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = [(e, c, s) for e in cfg.env_ids for c in cfg.cells for s in cfg.seeds]
-    echo(f"  {len(jobs)} runs of {cfg.steps} steps on {cfg.workers} worker(s) -> {out}")
-    runs = []
-    if cfg.workers == 1:
-        for job in jobs:
-            runs.append(run_one(*job, cfg, out))
-            echo(f"  done {job}: final {runs[-1]['final_return']:.2f}")
-    else:
-        with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
-            futures = {pool.submit(run_one, *job, cfg, out): job for job in jobs}
-            for fut in futures:
-                runs.append(fut.result())
-                echo(f"  done {futures[fut]}: final {runs[-1]['final_return']:.2f}")
+    status = run_sweep(sweep_config(cfg), "bench learning", echo=echo)
+    manifest = json.loads((out / "trials.json").read_text())
+    runs = [run_summary(out, t, cfg.last_episodes) for t in manifest["trials"]
+            if trial_state(out / t["run_dir"]) == "done"]
     table = _summarise(runs, cfg)
-    result = {"config": dataclasses.asdict(cfg), "runs": runs, "summary": table,
+    result = {"config": dataclasses.asdict(cfg), "runs": runs, "summary": table, "status": status,
               "command": " ".join(["rtu-control"] + sys.argv[1:]) if sys.argv else "rtu-control bench learning",
               "cpu_count": os.cpu_count()}
     (out / "summary.json").write_text(json.dumps(result, indent=2))

@@ -210,6 +210,8 @@ def _bench_runs(bench_dir):
         raise FileNotFoundError(f"{bench_dir / BENCH_SUMMARY}: not a bench learning summary ({err})") from None
     for r in runs:
         local = bench_dir / "curves" / r["env_id"] / r["cell"] / f"seed{r['seed']}.jsonl"
+        if not local.is_file():   # a sweep folder: the trial's own metrics
+            local = bench_dir / "trials" / r["cell"] / f"env_id={r['env_id']}" / f"seed={r['seed']}" / R.METRICS
         recorded = Path(r.get("curve", ""))
         r["curve"] = str(recorded if recorded.is_file() else local)
         if not Path(r["curve"]).is_file():
@@ -239,7 +241,7 @@ def plot_learning_benches(bench_dirs, path, window=20, echo=print):
 
 def plot_seed_curves(runs, path, window=20, panel_of=task_of, echo=print):
     """Learning curves of `bench learning` runs (dicts with env_id, cell, steps and curve, the path of a
-    JSONL file of episodes with step and return), one panel per ``panel_of(env_id)``, one line per
+    JSONL file of episodes with step and return, or of a train run's metrics.jsonl), one panel per ``panel_of(env_id)``, one line per
     (env id, cell): mean over seeds of each seed's trailing moving average of episode returns against env
     steps, shaded ± one standard error across seeds (``seed_band``). Returns the path (None without
     matplotlib)."""
@@ -255,7 +257,7 @@ def plot_seed_curves(runs, path, window=20, panel_of=task_of, echo=print):
             grid = np.linspace(0, max(r["steps"] for r in mine), 200)
             curves = []
             for r in mine:
-                rows = [json.loads(line) for line in open(r["curve"])]
+                rows = [x for x in map(json.loads, open(r["curve"])) if x.get("kind", "episode") == "episode"]
                 if rows:
                     steps = np.array([x["step"] for x in rows], np.float64)
                     smooth = R.moving_average(np.array([x["return"] for x in rows], np.float64), window)

@@ -89,9 +89,14 @@ class Progress:
 
 def main_sweep(config_path, overrides=(), echo=print):
     """The `rtu-control sweep --config` command: returns the exit status (ConfigError propagates)."""
+    return run_sweep(load_sweep_config(config_path, overrides), config_path, echo)
+
+
+def run_sweep(cfg, config_path, echo=print):
+    """Run the sweep ``cfg`` (a SweepConfig; ``config_path``: its file, for base_config and messages):
+    write the plan, run what is not done, write the report; returns the exit status."""
     from launch.sweep_backends import LocalPool, RayPool
 
-    cfg = load_sweep_config(config_path, overrides)
     out = sweep_dir(cfg, config_path)
     trials = expand(cfg, config_path, out)
     ids = [t.id for t in trials]

@@ -42,10 +42,24 @@ def test_bench_learning_smoke_run(tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["runs"]) == 4 and len(summary["summary"]) == 2
     for run in summary["runs"]:
-        lines = [json.loads(x) for x in open(run["curve"])]
+        lines = [x for x in map(json.loads, open(run["curve"])) if x["kind"] == "episode"]
         assert len(lines) == run["episodes"] > 0
         assert sum(x["length"] for x in lines) <= 400
         assert run["agent_us_per_step"] > 0 and run["env_us_per_step"] > 0
+    assert (tmp_path / "trials.json").is_file() and (tmp_path / "report" / "table.md").is_file()   # a sweep
+
+
+def test_bench_learning_is_the_packaged_learning_sweep():
+    """`bench learning` with its defaults runs exactly the trials of `sweep --config learning`."""
+    from launch.cli import packaged_config
+    from launch.learning import sweep_config
+    from launch.sweep_config import expand, load_sweep_config
+
+    path = packaged_config("sweep_learning.yaml")
+    preset = load_sweep_config(path)
+    assert preset == sweep_config(LearningBenchConfig())
+    assert [t.data for t in expand(preset, path, "out")] == \
+        [t.data for t in expand(sweep_config(LearningBenchConfig()), "bench", "out")]
 
 
 @pytest.mark.parametrize("args, message", [
