@@ -358,7 +358,8 @@ def build_parser():
     from launch.sweep_cli import add_sweep_parser
     add_sweep_parser(sub, _describe, add_config_arguments, packaged_names("sweep"))
     p = sub.add_parser("plot", help="learning-curve and latency plots of training runs", **_describe(
-        "Draw learning_curve.png and latency.png into each results folder of 'rtu-control train'; with "
+        "Draw learning_curve.png and latency.png into each results folder of 'rtu-control train' (for a "
+        "folder of 'rtu-control sweep': its report, as 'sweep --report'); with "
         "--compare FILE also one figure of the runs' moving averages, or, for output folders of "
         "'rtu-control bench learning', one panel per task (masked and full observation together). "
         "Needs matplotlib."))

@@ -5,6 +5,9 @@ env steps, with a trailing moving average) and ``latency.png`` (log-bin histogra
 act + learn times in µs, the budget marked). Reads ``metrics.jsonl`` (falls back to ``monitor.csv``)
 and ``latency.json``. Several runs also give ``--compare FILE``: their moving averages on one figure.
 
+``rtu-control plot SWEEP_DIR`` with a folder of ``rtu-control sweep`` writes its report (the same as
+``rtu-control sweep --report SWEEP_DIR``: table, CSV/JSON and curves, ``launch.sweep_report``).
+
 ``rtu-control plot BENCH_DIR [BENCH_DIR ...] --compare FILE`` with output folders of
 ``rtu-control bench learning`` (``summary.json`` + ``curves/``) draws one panel per task, the masked
 and the full observation of a task together (``HalfCheetah-P-v5`` and ``HalfCheetah-v5`` in one panel):
@@ -277,6 +280,17 @@ def main_plot(run_dirs, compare=None, echo=print):
     and ValueError for a mix of both or bench folders without ``--compare``."""
     if compare:
         _check_compare_path(compare)
+    sweeps = [Path(d) for d in run_dirs if (Path(d) / "trials.json").is_file()]
+    if sweeps:   # `rtu-control sweep` folders: their reports (table and curves)
+        if len(sweeps) != len(run_dirs) or compare:
+            raise ValueError("give sweep folders alone, without --compare (each gets its report/)")
+        from launch.sweep_report import report
+        written = []
+        for d in sweeps:
+            report(d, echo=echo)
+            written.append(d / "report" / "curves.png")
+            echo(f"wrote {d / 'report'}")
+        return written
     benches = [Path(d) for d in run_dirs if (Path(d) / BENCH_SUMMARY).is_file()
                and not (Path(d) / R.METRICS).exists()]
     if benches:

@@ -122,3 +122,25 @@ def test_plot_of_a_bench_folder_with_a_missing_curve_names_it(tmp_path, capsys):
     (bench / "curves" / "Hopper-P-v5" / "none" / "seed1.jsonl").unlink()
     assert main(["plot", str(bench), "--compare", str(tmp_path / "x.png")]) == 2
     assert "no curve for Hopper-P-v5 none seed 1" in capsys.readouterr().err
+
+
+def test_plot_of_a_sweep_folder_writes_its_report(tmp_path, capsys):
+    """`rtu-control plot SWEEP_DIR` is `sweep --report SWEEP_DIR`."""
+    pytest.importorskip("scipy")
+    import json
+
+    sweep = tmp_path / "sw"
+    run = sweep / "trials" / "base" / "seed=0"
+    run.mkdir(parents=True)
+    returns = [float(k) for k in range(12)]
+    run.joinpath("metrics.jsonl").write_text("".join(
+        json.dumps({"kind": "episode", "step": 10 * (k + 1), "return": r}) + "\n" for k, r in enumerate(returns)))
+    run.joinpath("summary.json").write_text(json.dumps({"stop_reason": "steps reached", "steps": 120,
+                                                        "target_steps": 120, "recent_return": 6.5}))
+    sweep.joinpath("trials.json").write_text(json.dumps({"name": "sw", "trials": [
+        {"id": "base/seed=0", "variant": "base", "group": "base", "task": "X-v0", "seed": 0, "steps": 120,
+         "run_dir": "trials/base/seed=0", "command": ""}], "report": {"budgets": [], "last_episodes": 10}}))
+    assert main(["plot", str(sweep)]) == 0
+    rows = json.loads((sweep / "report" / "summary.json").read_text())["rows"]
+    assert rows[0]["per_seed"] == [6.5] and "X-v0" in capsys.readouterr().out
+    assert main(["plot", str(sweep), str(tmp_path)]) == 2
