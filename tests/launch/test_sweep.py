@@ -228,3 +228,13 @@ def test_the_same_sweep_on_a_local_ray_instance(tmp_path):
     assert len(by_state["done"]) == 12 and len(by_state["failed"]) == 6
     assert all(i.startswith("diverges/") for i in by_state["failed"])
     _check_report_matches_runs(sweep)
+
+
+def test_the_commands_import_neither_ray_nor_tensorboardx():
+    """Ray and tensorboardX stay optional: importing the commands (sweep and its backends included)
+    loads neither, nor torch."""
+    code = ("import sys, json, launch.cli, launch.train, launch.trainer, launch.deploy, launch.sweep, "
+            "launch.sweep_backends, launch.sweep_report, launch.tb_logger; print(json.dumps(sorted(m for m in "
+            "sys.modules if m.split('.')[0] in ('ray', 'tensorboardX', 'torch'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
