@@ -20,9 +20,11 @@ Loss (as the official code): −min(ρ Â, clip(ρ, 1 ± ε) Â) with Â standar
 Truncation bootstraps from V of the final observation, termination does not; at an episode end the
 RTU state and traces restart from zero.
 
-Unlike the official code, the trace contracted is the S_t stored while acting (it recomputes the last
-trace step from a stored S_{t-1} with the current parameters), and the ϑ derivative is the exact one
-(RTUCell's default). The update's matrices are small: run with OPENBLAS_NUM_THREADS=1 on a busy machine.
+``cell: none`` (feed-forward baseline): the heads read x_t; the rollout stores no state and no traces
+(≈ 0.4 KB per step). Unlike the official code, the trace contracted is the S_t stored while acting (it
+recomputes the last trace step from a stored S_{t-1} with the current parameters), and the ϑ derivative
+is the exact one (RTUCell's default). Checkpoints: ``controller.ppo_checkpoint``. The update's matrices
+are small: one BLAS thread is fastest on a busy machine (``rtu-control train`` pins it).
 """
 import math
 import time
@@ -41,9 +43,8 @@ _BETA1, _BETA2 = 0.9, 0.999
 def rtu_coefficients(nu_log, theta_log, dtype):
     """(g, φ, η), each (n,) of ``dtype``, computed in float64 as RTUCell does: r = exp(−exp(ν)),
     θ = exp(ϑ), g = r cos θ, φ = r sin θ, η = sqrt(1 − r²) + 1e-8."""
-    e_nu = np.exp(np.asarray(nu_log, np.float64))
+    e_nu, theta = np.exp(np.asarray(nu_log, np.float64)), np.exp(np.asarray(theta_log, np.float64))
     r = np.exp(-e_nu)
-    theta = np.exp(np.asarray(theta_log, np.float64))
     eta = np.sqrt(-np.expm1(-2.0 * e_nu)) + 1e-8
     return (r * np.cos(theta)).astype(dtype), (r * np.sin(theta)).astype(dtype), eta.astype(dtype)
 
@@ -82,10 +83,12 @@ class PPOAgent:
         obs, reward, terminated, truncated, _ = env.step(action)
         agent.learn(reward, obs, terminated, truncated)   # the update runs inside, every rollout_steps
 
-    ``params``: dict of the live parameter arrays (the RTU's are views into ``cell``; updates are in
-    place). ``stats``: steps, episodes, updates (Adam steps), rollouts, and of the last update the means
-    over its minibatches of policy_loss, value_loss, entropy, total_loss, approx_kl, clip_fraction,
-    grad_norm (before clipping), plus explained_variance and update_seconds.
+    ``params``: dict of the live parameter arrays (the RTU's are views into ``cell``, None with
+    ``cell: none``; updates are in place). ``stats``: steps, episodes, updates (Adam steps), rollouts,
+    and of the last update the means over its minibatches of policy_loss, value_loss, entropy,
+    total_loss, approx_kl, clip_fraction, grad_norm (before clipping), plus explained_variance and
+    update_seconds; skipped, refused, non_finite_inputs (0) and last_delta (0.0: no per-step TD error)
+    are there for callers of the streaming agent (``launch.trainer``).
     """
 
     def __init__(self, observation_space, action_space, config=None, seed=0):
@@ -100,54 +103,59 @@ class PPOAgent:
         self.dtype = f = np.dtype(cfg.dtype)
         self.n_obs, self.n_actions = int(observation_space.shape[0]), int(action_space.shape[0])
         self.observation_space, self.action_space = observation_space, action_space
-        init, cell_seed, noise, shuffle = np.random.SeedSequence(int(seed)).spawn(4)
+        self.seed = int(seed)
+        init, cell_seed, noise, shuffle = np.random.SeedSequence(self.seed).spawn(4)
         rng = np.random.default_rng(init)
-        E, n, H, A = cfg.encoder_width, cfg.n_units, cfg.head_width, self.n_actions
+        E, H, A = cfg.encoder_width, cfg.head_width, self.n_actions
+        n = cfg.n_units if cfg.variant else 0     # n = 0: no cell, the heads read x_t (E,)
+        F = 2 * n if n else E                     # features the heads read
         self.cell = RTUCell(E, n, variant=cfg.variant, activation="relu", dtype=f,
-                            seed=int(cell_seed.generate_state(1)[0]))
-        cp = self.cell.params
+                            seed=int(cell_seed.generate_state(1)[0])) if n else None
+        cp = self.cell.params if n else {}
         # encoder: LeCun normal, the official code's (its MLP wrapper drops the orthogonal init it is given);
         # heads: orthogonal with the official gains (2, then 0.01 for the mean: near-zero initial actions)
         self.params = {
             "enc_w": rng.normal(0.0, 1.0 / math.sqrt(self.n_obs), (E, self.n_obs)), "enc_b": np.zeros(E),
-            "nu_log": cp["nu_log"], "theta_log": cp["theta_log"], "w1": cp["w1"], "w2": cp["w2"],
-            "actor_w1": _orthogonal(rng, H, 2 * n, 2.0), "actor_b1": np.zeros(H),
+            **cp, "actor_w1": _orthogonal(rng, H, F, 2.0), "actor_b1": np.zeros(H),
             "actor_w2": _orthogonal(rng, A, H, 0.01), "actor_b2": np.zeros(A),
             "log_std": np.full(A, cfg.log_std_init),
-            "critic_w1": _orthogonal(rng, H, 2 * n, 2.0), "critic_b1": np.zeros(H),
+            "critic_w1": _orthogonal(rng, H, F, 2.0), "critic_b1": np.zeros(H),
             "critic_w2": _orthogonal(rng, 1, H, 1.0), "critic_b2": np.zeros(1)}
         for k, v in self.params.items():
             if k not in cp:
                 self.params[k] = np.ascontiguousarray(v, f)
-        self._m = {k: np.zeros(v.shape, f) for k, v in self.params.items()}
-        self._v = {k: np.zeros(v.shape, f) for k, v in self.params.items()}
+        self._m, self._v = ({k: np.zeros(v.shape, f) for k, v in self.params.items()} for _ in range(2))
         self._adam_steps = 0
-        traces = self.cell.traces
-        self._vec_traces = [traces[k] for k in ("S1_nu_log", "S2_nu_log", "S1_theta_log", "S2_theta_log")]
-        mat_keys = ("S1_w1", "S2_w1") + (("S1_w2", "S2_w2") if cfg.variant == "nonlinear" else ())
+        traces = self.cell.traces if n else {}
+        vec_keys = ("S1_nu_log", "S2_nu_log", "S1_theta_log", "S2_theta_log") if n else ()
+        mat_keys = (("S1_w1", "S2_w1") + (("S1_w2", "S2_w2") if cfg.variant == "nonlinear" else ())) if n else ()
+        self._vec_traces = [traces[k] for k in vec_keys]
         self._mat_traces = [traces[k].T for k in mat_keys]   # (d, n) C-contiguous slabs: plain copies
-        self.rollout = Rollout(cfg.rollout_steps, self.n_obs, E, n, A, len(mat_keys), f)
+        self.rollout = Rollout(cfg.rollout_steps, self.n_obs, E, n, A, len(self._mat_traces), f)
         self._obs_norm = ObservationNormalizer(self.n_obs, cfg.normalize_observations)
         self._reward_scale = RewardScaler(cfg.gamma, cfg.normalize_rewards)
-        self._noise_rng = np.random.default_rng(noise)
-        self._shuffle_rng = np.random.default_rng(shuffle)
-        self._ha, self._hv = np.zeros(H, f), np.zeros(H, f)
-        self._mean, self._std = np.zeros(A, f), np.zeros(A, f)
+        self._noise_rng, self._shuffle_rng = np.random.default_rng(noise), np.random.default_rng(shuffle)
+        self._ha, self._hv, self._mean, self._std = np.zeros(H, f), np.zeros(H, f), np.zeros(A, f), np.zeros(A, f)
         self._action = np.zeros(A, action_space.dtype)
-        self._low = np.asarray(action_space.low, action_space.dtype)
-        self._high = np.asarray(action_space.high, action_space.dtype)
+        self._low, self._high = (np.asarray(b, action_space.dtype) for b in (action_space.low, action_space.high))
         self._t, self._pending, self._episode_return = 0, False, 0.0
         self.stats = {"steps": 0, "episodes": 0, "updates": 0, "rollouts": 0, "last_episode_return": math.nan,
                       "policy_loss": math.nan, "value_loss": math.nan, "entropy": math.nan,
                       "total_loss": math.nan, "approx_kl": math.nan, "clip_fraction": math.nan,
-                      "grad_norm": math.nan, "explained_variance": math.nan, "update_seconds": math.nan}
+                      "grad_norm": math.nan, "explained_variance": math.nan, "update_seconds": math.nan,
+                      "skipped": 0, "refused": 0, "non_finite_inputs": 0, "last_delta": 0.0}
         self._new_rollout()
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self):
         """A new episode starts at the next ``act``: zero RTU state and traces, restart the reward's
-        return; an ``act`` not yet followed by ``learn`` is dropped. Parameters and statistics stay."""
-        self.cell.reset()
+        return; an ``act`` not yet followed by ``learn`` is dropped; a stored step that did not end its
+        episode is cut there as a truncation (bootstrapping from its own V). Parameters and statistics stay."""
+        if self.cell is not None:
+            self.cell.reset()
+        t, ro = self._t - 1, self.rollout
+        if t >= 0 and not ro.done[t]:   # GAE must not run on into the next episode
+            ro.done[t], ro.boot[t] = True, ro.values[t]
         self._pending = False
         self._reward_scale.ret = 0.0
         self._episode_return = 0.0
@@ -186,12 +194,14 @@ class PPOAgent:
         np.dot(p["enc_w"], o, out=x)
         x += p["enc_b"]
         np.tanh(x, out=x)
-        ro.c_prev[t] = self.cell.state
-        y = self.cell.step_unchecked(x)  # x is a C-contiguous row of the cell's dtype, finite by construction
-        for i, s in enumerate(self._vec_traces):
-            ro.trace_vec[t, i] = s
-        for i, s in enumerate(self._mat_traces):
-            ro.trace_mat[t, i] = s
+        y = x
+        if self.cell is not None:
+            ro.c_prev[t] = self.cell.state
+            y = self.cell.step_unchecked(x)  # x: a C-contiguous row of the cell's dtype, finite by construction
+            for i, s in enumerate(self._vec_traces):
+                ro.trace_vec[t, i] = s
+            for i, s in enumerate(self._mat_traces):
+                ro.trace_mat[t, i] = s
         ha, hv, mean = self._ha, self._hv, self._mean
         np.dot(p["actor_w1"], y, out=ha)
         ha += p["actor_b1"]
@@ -240,24 +250,29 @@ class PPOAgent:
             self.stats["episodes"] += 1
             self.stats["last_episode_return"] = self._episode_return
             self._episode_return = 0.0
-            self.cell.reset()
+            if self.cell is not None:
+                self.cell.reset()
 
     def _value_of(self, obs):
         """V(obs) one RTU step from the cell's current state, statistics frozen (float)."""
         o = self._obs_norm.normalize(obs).astype(self.dtype)[None]
-        return float(self._forward(o, self.cell.state[None])["v"][0])
+        return float(self._forward(o, None if self.cell is None else self.cell.state[None])["v"][0])
 
     def _forward(self, o, c_prev):
         """Batched forward with the current parameters: o (B, n_obs), c_prev (B, 2, n) -> dict of new arrays
-        x (B, d), c, a (B, 2, n), y (B, 2n), eta (n,), ha, hv (B, H), mean (B, a), v (B,)."""
+        x (B, d), c, a (B, 2, n), y (B, 2n), eta (n,), ha, hv (B, H), mean (B, a), v (B,). Without a cell
+        c_prev is ignored, y is x and c, a, eta are absent."""
         p = self.params
-        x = np.tanh(o @ p["enc_w"].T + p["enc_b"])
-        c, y, a, eta = rtu_batch_step(c_prev, x, p["nu_log"], p["theta_log"], p["w1"], p["w2"],
-                                      self.config.variant)
-        ha = np.tanh(y @ p["actor_w1"].T + p["actor_b1"])
-        hv = np.tanh(y @ p["critic_w1"].T + p["critic_b1"])
-        return {"x": x, "c": c, "a": a, "y": y, "eta": eta, "ha": ha, "hv": hv,
-                "mean": ha @ p["actor_w2"].T + p["actor_b2"], "v": hv @ p["critic_w2"][0] + p["critic_b2"][0]}
+        out = {"x": np.tanh(o @ p["enc_w"].T + p["enc_b"])}
+        out["y"] = out["x"]
+        if self.cell is not None:
+            out["c"], out["y"], out["a"], out["eta"] = rtu_batch_step(
+                c_prev, out["x"], p["nu_log"], p["theta_log"], p["w1"], p["w2"], self.config.variant)
+        out["ha"] = ha = np.tanh(out["y"] @ p["actor_w1"].T + p["actor_b1"])
+        out["hv"] = hv = np.tanh(out["y"] @ p["critic_w1"].T + p["critic_b1"])
+        out["mean"] = ha @ p["actor_w2"].T + p["actor_b2"]
+        out["v"] = hv @ p["critic_w2"][0] + p["critic_b2"][0]
+        return out
 
     def minibatch_gradient(self, idx):
         """Loss gradient for the stored time steps idx (B,) ints, with the current parameters.
@@ -307,23 +322,7 @@ class PPOAgent:
         d_pre = d_v[:, None] * p["critic_w2"] * (1.0 - hv * hv)
         g["critic_w1"], g["critic_b1"] = d_pre.T @ y, d_pre.sum(0)
         dy += d_pre @ p["critic_w1"]
-        # RTU: δ = ∂L/∂c_t contracted with the stored traces S_t; q = ∂L/∂a_t for the one-step input path
-        dy = dy.reshape(B, 2, -1)
-        if cfg.variant == "linear":
-            delta = q = dy * (fw["c"] > 0)
-        else:
-            delta, q = dy, dy * (fw["a"] > 0)
-        s_vec, s_mat = ro.trace_vec[idx], ro.trace_mat[idx]
-        g["nu_log"] = np.einsum("bsk,bsk->k", delta, s_vec[:, 0:2])
-        g["theta_log"] = np.einsum("bsk,bsk->k", delta, s_vec[:, 2:4])
-        g["w1"] = np.einsum("bsk,bsjk->kj", delta, s_mat[:, 0:2])
-        if cfg.variant == "linear":  # S1_w2 = -S2_w1, S2_w2 = S1_w1
-            g["w2"] = np.einsum("bk,bjk->kj", delta[:, 1], s_mat[:, 0]) - np.einsum(
-                "bk,bjk->kj", delta[:, 0], s_mat[:, 1])
-        else:
-            g["w2"] = np.einsum("bsk,bsjk->kj", delta, s_mat[:, 2:4])
-        q = q * fw["eta"]
-        dx = q[:, 0] @ p["w1"] + q[:, 1] @ p["w2"]
+        dx = dy if self.cell is None else self._rtu_backward(dy.reshape(B, 2, -1), fw, idx, g)
         # encoder: exact dense backward from the one-step input gradient
         d_pre = dx * (1.0 - fw["x"] ** 2)
         g["enc_w"], g["enc_b"] = d_pre.T @ o, d_pre.sum(0)
@@ -335,6 +334,26 @@ class PPOAgent:
                 "clip_fraction": float(np.mean(np.abs(ratio - 1.0) > eps)),
                 "explained_variance": float(1.0 - np.var(ret - v) / var_ret) if var_ret > 0 else math.nan}
         return grads, info
+
+    def _rtu_backward(self, dy, fw, idx, g):
+        """The RTU's parameter gradients into g: δ = ∂L/∂c_t (dy (B, 2, n)) contracted with the stored
+        traces S_t. Returns ∂L/∂x_t (B, d) through the one-step input path (q = ∂L/∂a_t)."""
+        p, ro, variant = self.params, self.rollout, self.config.variant
+        if variant == "linear":
+            delta = q = dy * (fw["c"] > 0)
+        else:
+            delta, q = dy, dy * (fw["a"] > 0)
+        s_vec, s_mat = ro.trace_vec[idx], ro.trace_mat[idx]
+        g["nu_log"] = np.einsum("bsk,bsk->k", delta, s_vec[:, 0:2])
+        g["theta_log"] = np.einsum("bsk,bsk->k", delta, s_vec[:, 2:4])
+        g["w1"] = np.einsum("bsk,bsjk->kj", delta, s_mat[:, 0:2])
+        if variant == "linear":  # S1_w2 = -S2_w1, S2_w2 = S1_w1
+            g["w2"] = np.einsum("bk,bjk->kj", delta[:, 1], s_mat[:, 0]) - np.einsum(
+                "bk,bjk->kj", delta[:, 0], s_mat[:, 1])
+        else:
+            g["w2"] = np.einsum("bsk,bsjk->kj", delta, s_mat[:, 2:4])
+        q = q * fw["eta"]
+        return q[:, 0] @ p["w1"] + q[:, 1] @ p["w2"]
 
     def apply_gradients(self, grads):
         """Global-norm clip (``max_grad_norm``) then one Adam step, in place on ``params`` (the RTU's
@@ -373,7 +392,8 @@ class PPOAgent:
                 for key, val in info.items():
                     sums[key] = sums.get(key, 0.0) + val
                 count += 1
-        self.cell.refresh_coefficients()
+        if self.cell is not None:
+            self.cell.refresh_coefficients()
         self._new_rollout()
         self.stats.update({key: val / count for key, val in sums.items()})
         self.stats["rollouts"] += 1

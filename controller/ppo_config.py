@@ -4,7 +4,8 @@ recurrent layer learns by RTRL), validated once.
 Defaults follow the RTU paper's PPO-RTRL configuration for the MuJoCo "-P" tasks: rollouts of 2048 steps,
 4 epochs of 32 shuffled minibatches of single time steps, Adam at 1e-4 (eps 1e-5) after a global
 gradient-norm clip of 0.5, γ = 0.99, GAE λ = 0.95, clip 0.2, value coefficient 0.5, no entropy bonus,
-encoder 64 -> 192 RTUs -> heads of 64.
+encoder 64 -> 192 RTUs -> heads of 64. ``cell: none`` is the feed-forward baseline (the heads read the
+encoder's output; no RTU, no traces).
 """
 import dataclasses
 import math
@@ -12,7 +13,7 @@ from typing import Literal
 
 from controller.errors import check
 
-CELLS = ("rtu-linear", "rtu-nonlinear")
+CELLS = ("rtu-linear", "rtu-nonlinear", "none")
 
 
 def _finite(value):
@@ -63,8 +64,9 @@ class PPOConfig:
     """RTU units n (the layer outputs 2n features, ReLU of the real and imaginary parts)"""
     head_width: int = 64
     """hidden Dense + tanh of each head (actor, critic)"""
-    cell: Literal["rtu-linear", "rtu-nonlinear"] = "rtu-linear"
-    """linear recurrence with ReLU on the output, or ReLU inside the recurrence (non-linear RTU)"""
+    cell: Literal["rtu-linear", "rtu-nonlinear", "none"] = "rtu-linear"
+    """linear recurrence with ReLU on the output, ReLU inside the recurrence (non-linear RTU), or none:
+    feed-forward, the heads read the encoder's output (n_units unused)"""
     log_std_init: float = 0.0
     """initial state-independent log standard deviation of the Gaussian policy"""
     dtype: Literal["float32", "float64"] = "float32"
@@ -99,5 +101,5 @@ class PPOConfig:
 
     @property
     def variant(self):
-        """RTUCell variant: "linear" or "nonlinear"."""
-        return "linear" if self.cell == "rtu-linear" else "nonlinear"
+        """RTUCell variant: "linear", "nonlinear", or None without a cell (``cell: none``)."""
+        return {"rtu-linear": "linear", "rtu-nonlinear": "nonlinear"}.get(self.cell)

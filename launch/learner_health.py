@@ -13,7 +13,14 @@ after-tick hook) notes which hidden units of both networks were active (activati
 
 Reading only: the agent's state and results are unchanged. Cost: one NumPy comparison over the hidden
 units per sample (a few µs every ``sample_every`` steps), nothing per tick otherwise.
+
+``PPOHealth(agent)`` is the PPO learner's (``controller.ppo.PPOAgent``) record, read at each record only:
+``weight_norm`` per part (encoder, cell, actor, critic), ``log_std_mean`` and the last update's
+``approx_kl``, ``clip_fraction``, ``explained_variance``, ``grad_norm`` (before clipping) and
+``update_seconds`` (None before the first update).
 """
+import math
+
 import numpy as np
 
 from controller.kernels import dense
@@ -60,3 +67,37 @@ class LearnerHealth:
             self._active[name][:] = False
         self._samples = 0
         return out
+
+
+# parameters of each part of the PPO network (controller.ppo.PPOAgent.params; no "cell" with cell: none)
+_PPO_PARTS = {"encoder": ("enc_w", "enc_b"), "cell": ("nu_log", "theta_log", "w1", "w2"),
+              "actor": ("actor_w1", "actor_b1", "actor_w2", "actor_b2"),
+              "critic": ("critic_w1", "critic_b1", "critic_w2", "critic_b2")}
+
+
+class PPOHealth:
+    """The PPO learner's figures for the periodic records (module docstring); same interface as
+    ``LearnerHealth``, with nothing to sample between records."""
+
+    sample_every = 1 << 62   # never: the record reads the parameters and the last update's statistics
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    def sample(self):
+        """Nothing to note between records."""
+
+    def record(self):
+        """The figures now (JSON-able dict; floats, None where not yet defined)."""
+        p, s = self.agent.params, self.agent.stats
+        norms = {part: round(math.sqrt(sum(float(np.square(p[k], dtype=np.float64).sum()) for k in keys)), 4)
+                 for part, keys in _PPO_PARTS.items() if keys[0] in p}
+
+        def last(key):
+            value = float(s[key])
+            return round(value, 6) if math.isfinite(value) else None
+
+        return {"weight_norm": norms, "log_std_mean": round(float(np.mean(p["log_std"], dtype=np.float64)), 6),
+                "approx_kl": last("approx_kl"), "clip_fraction": last("clip_fraction"),
+                "explained_variance": last("explained_variance"), "grad_norm": last("grad_norm"),
+                "update_seconds": last("update_seconds"), "rollouts": int(s["rollouts"])}

@@ -1,20 +1,18 @@
 """The checkpoints of a training run's folder: ``checkpoints/ckpt-<step>.npz``, the newest ``keep`` kept.
 
 One checkpoint is one atomic, checksummed file (``controller.checkpoint``) holding the complete learner
-(``controller.agent``'s arrays and metadata) and the run's own arrays and metadata (``meta["extra"]
-["run"]``: counters, histograms, the env's state). Resuming takes the newest checkpoint that loads and
-matches; a divergence guard rolls the learner back to the newest one that loads.
+(the arrays and metadata of its kind, ``launch.learners``: ``controller.agent``'s or
+``controller.ppo_checkpoint``'s) and the run's own arrays and metadata (``meta["extra"]["run"]``:
+counters, histograms, the env's state). Resuming takes the newest checkpoint that loads and matches; a
+divergence guard rolls the learner back to the newest one that loads. ``agent`` below is a learner of
+``launch.learners`` or an agent it wraps.
 """
-import math
 from pathlib import Path
 
 import numpy as np
 
 from launch import results as R
 from launch.train_config import TrainError
-
-# learner arrays the finiteness check skips: inputs and draws, not learned state
-_NOT_LEARNED = ("noise", "action", "x", "x_next")
 
 
 def _checkpoint_step(path):
@@ -35,24 +33,21 @@ def list_checkpoints(run_dir):
 
 def learner_finite(agent):
     """True when every parameter, trace and statistic array of the learner is finite."""
-    from controller.agent import agent_arrays
-
-    for name, arr in agent_arrays(agent).items():
-        if name not in _NOT_LEARNED and not np.isfinite(arr).all():
-            return False
-    return math.isfinite(agent.stats.get("last_value", 0.0))
+    from launch.learners import learner_of
+    return learner_of(agent).finite()
 
 
 def write_checkpoint(run_dir, step, agent, run_arrays, run_meta, keep):
     """Write ``checkpoints/ckpt-<step>.npz`` (10-digit step) atomically: copies of the learner's arrays
     plus ``run_arrays`` (name -> np.ndarray), the learner's metadata with ``run_meta`` (JSON-able) as
     ``extra["run"]``; then delete all but the newest ``keep``. Returns the path."""
-    from controller.agent import agent_arrays, agent_meta
     from controller.checkpoint import save_arrays
+    from launch.learners import learner_of
 
-    arrays = {k: np.array(v, copy=True) for k, v in agent_arrays(agent).items()}
+    learner = learner_of(agent)
+    arrays = {k: np.array(v, copy=True) for k, v in learner.arrays().items()}
     arrays.update(run_arrays)
-    meta = agent_meta(agent)
+    meta = learner.meta()
     meta["extra"] = {"run": run_meta}
     path = Path(run_dir) / R.CHECKPOINTS / f"ckpt-{step:010d}.npz"
     save_arrays(path, arrays, meta)
@@ -66,9 +61,10 @@ def load_newest_valid(run_dir, agent, env_id, env_kwargs, warn):
     for ``env_id`` / ``env_kwargs``; those skipped are reported through ``warn(line)`` and renamed
     ``*.npz.bad``. Returns (path, run_meta, arrays, number skipped). TrainError when none is valid
     (then nothing is renamed)."""
-    from controller.agent import load_agent
     from controller.checkpoint import CheckpointError, load_arrays
+    from launch.learners import learner_of
 
+    learner = learner_of(agent)
     run_dir = Path(run_dir)
     paths = list_checkpoints(run_dir)
     if not paths:
@@ -76,9 +72,8 @@ def load_newest_valid(run_dir, agent, env_id, env_kwargs, warn):
     errors, skipped = [], []
     for path in paths:
         try:
-            extra = load_agent(path, agent)
-            arrays, _ = load_arrays(path)
-            run = extra["run"]
+            arrays, meta = load_arrays(path)
+            run = learner.load(path, arrays, meta)["run"]
             if run.get("env_id") != env_id or run.get("env_kwargs") != env_kwargs:
                 raise CheckpointError(f"{path}: written for env {run.get('env_id')!r} "
                                       f"{run.get('env_kwargs')}, this run has {env_id!r} {env_kwargs}")
@@ -98,13 +93,14 @@ def roll_back_learner(run_dir, agent, newest_good, warn):
     """Load the learner, in place, from ``newest_good`` (a path, or None) or else the newest checkpoint
     of the folder that loads; each one that does not is reported through ``warn(line)``. Returns the
     path used, None if none loads."""
-    from controller.agent import load_agent
-    from controller.checkpoint import CheckpointError
+    from controller.checkpoint import CheckpointError, load_arrays
+    from launch.learners import learner_of
 
+    learner = learner_of(agent)
     candidates = ([newest_good] if newest_good is not None else []) + list_checkpoints(run_dir)
     for path in candidates:
         try:
-            load_agent(path, agent)
+            learner.load(path, *load_arrays(path))
             return path
         except CheckpointError as err:
             warn(f"warning: rollback cannot use {path.name}: {err}")

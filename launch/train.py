@@ -107,7 +107,9 @@ def main_train(config_path, overrides, resume=None, echo=print):
             trained = agent_source.trained_task(meta)
             echo(f"rtu-control train: learner from {path}" + (f" (trained on {trained})" if trained else ""))
         run_dir = Path(cfg.output) if cfg.output else default_run_dir(cfg)
-        echo(f"rtu-control train: {cfg.env_id}, cell {cfg.agent.cell} ({cfg.agent.n_units} units), "
+        learner = (f"ppo, cell {cfg.ppo.cell} ({cfg.ppo.n_units} units)" if cfg.learner == "ppo"
+                   else f"cell {cfg.agent.cell} ({cfg.agent.n_units} units)")
+        echo(f"rtu-control train: {cfg.env_id}, {learner}, "
              f"seed {cfg.seed}, {cfg.steps} steps, {cfg.pace} -> {run_dir}"
              + (f" (config {config_path})" if config_path else ""))
         trainer = _start_new_run(cfg, run_dir, echo)

@@ -9,6 +9,7 @@ from typing import Literal
 
 from controller.agent import AgentConfig
 from controller.config import check, check_output_path, load_config
+from controller.ppo_config import PPOConfig
 from envs.errors import check_env_id
 
 
@@ -40,7 +41,10 @@ class TrainConfig:
     plots: bool = True                      # learning_curve.png and latency.png at the end (matplotlib)
     logger: Literal["files", "tensorboard"] = "files"  # tensorboard: also event files in <run>/tensorboard/
     output: str = ""                        # results folder; "" = results/train/<env>-<cell>-seed<k>-<time>
-    agent: AgentConfig = AgentConfig()      # the learner (controller.agent.AgentConfig)
+    # streaming: the streaming actor-critic (``agent``); ppo: PPO with RTRL (``ppo``; Box actions only)
+    learner: Literal["streaming", "ppo"] = "streaming"
+    agent: AgentConfig = AgentConfig()      # the streaming learner (controller.agent.AgentConfig)
+    ppo: PPOConfig = PPOConfig()            # the ppo learner (controller.ppo_config.PPOConfig)
     # a checkpoint (or train/deploy results folder) the learner starts from; its agent config replaces
     # ``agent`` (launch.agent_source)
     agent_from: str = ""
@@ -66,6 +70,16 @@ class TrainConfig:
               "a finite number > 0 (µs)", self.latency_budget_us)
         check(self.moving_average >= 1, "moving_average", "an integer >= 1", self.moving_average)
         check_output_path(self.output, "output", "folder")
+        if self.learner == "ppo":   # the streaming learner's options
+            check(not self.critic_thread, "critic_thread", "false with learner: ppo (a streaming-learner option)",
+                  self.critic_thread)
+            check(not self.agent_from, "agent_from", "empty with learner: ppo (a ppo run starts from scratch)",
+                  self.agent_from)
+
+    @property
+    def cell(self):
+        """The recurrent cell of the learner the run trains (``agent.cell`` or ``ppo.cell``)."""
+        return self.ppo.cell if self.learner == "ppo" else self.agent.cell
 
 
 def load_train_config(path=None, overrides=()):
@@ -74,9 +88,10 @@ def load_train_config(path=None, overrides=()):
 
 
 def default_run_dir(cfg, now=None):
-    """results/train/<env>-<cell>-seed<k>-<YYYYmmdd-HHMMSS> (a numeric suffix if it exists)."""
+    """results/train/<env>-[ppo-]<cell>-seed<k>-<YYYYmmdd-HHMMSS> (a numeric suffix if it exists)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    base = Path("results") / "train" / f"{cfg.env_id}-{cfg.agent.cell}-seed{cfg.seed}-{stamp}"
+    learner = "ppo-" if cfg.learner == "ppo" else ""
+    base = Path("results") / "train" / f"{cfg.env_id}-{learner}{cfg.cell}-seed{cfg.seed}-{stamp}"
     path, k = base, 1
     while path.exists():
         k += 1

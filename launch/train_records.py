@@ -1,6 +1,8 @@
-"""What a train run reports about its loop: the latency histograms (in checkpoints and ``latency.json``)
-and the summary printed at the end."""
+"""What a train run reports about its loop: the latency histograms (in checkpoints and ``latency.json``),
+``summary.json``'s content and the summary printed at the end."""
 import math
+
+import numpy as np
 
 from launch import results as R
 
@@ -65,6 +67,22 @@ class TickLatency:
         return out
 
 
+def run_summary(cfg, stats, lat, episodes, run):
+    """The content of ``summary.json``. cfg: the TrainConfig; stats: the agent's counters (updates,
+    skipped, refused, non_finite_inputs); lat: ``latency_json``'s dict; episodes: monitor.csv's rows
+    (return, length, seconds); run: steps, episodes, stop_reason, recent_return (float, NaN when none),
+    wall_s, rollbacks, late_ticks, checkpoint (file name or None), env_state."""
+    first = float(np.mean([r for r, _, _ in episodes[:10]])) if episodes else float("nan")
+    return {"env_id": cfg.env_id, "learner": cfg.learner, "cell": cfg.cell, "seed": cfg.seed,
+            "steps": run["steps"], "target_steps": cfg.steps, "episodes": run["episodes"],
+            "stop_reason": run["stop_reason"], "recent_return": R.finite_or_none(run["recent_return"]),
+            "first_returns": R.finite_or_none(first), "wall_s": run["wall_s"],
+            **{k: stats[k] for k in ("updates", "skipped", "refused", "non_finite_inputs")},
+            "rollbacks": run["rollbacks"], "late_ticks": run["late_ticks"], "act_learn_us": lat["act_learn"],
+            "env_step_us": lat["env_step"], "critic_thread": cfg.critic_thread, "checkpoint": run["checkpoint"],
+            "env_state": run["env_state"]}
+
+
 def format_summary(summary, run_dir):
     """The lines `rtu-control train` prints at the end of a run (summary: the summary.json dict)."""
     lat = summary["act_learn_us"]
@@ -73,7 +91,8 @@ def format_summary(summary, run_dir):
     def fmt(v):
         return "n/a" if v is None else f"{v:.1f}"
 
-    lines = [f"{summary['env_id']} {summary['cell']} seed {summary['seed']}: {summary['steps']} steps, "
+    learner = "" if summary.get("learner", "streaming") == "streaming" else f"{summary['learner']} "
+    lines = [f"{summary['env_id']} {learner}{summary['cell']} seed {summary['seed']}: {summary['steps']} steps, "
              f"{summary['episodes']} episodes in {summary['wall_s']:.1f} s ({summary['stop_reason']})",
              f"  return: first 10 episodes {fmt(first)} -> last 10 episodes {fmt(last)}",
              f"  act+learn: p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us, max {lat['max']:.0f} us "

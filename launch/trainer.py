@@ -1,10 +1,15 @@
 """One `rtu-control train` run from start (or resume) to summary: ``Trainer``.
 
-The trainer owns the env, the agent, the results folder's logs and the run's counters. Its ticks run
-in ``launch.runner.Runner``; through the runner's hooks it records latency, guards against divergence
+The trainer owns the env, the learner (``launch.learners``: the streaming agent or PPO, by
+``cfg.learner``), the results folder's logs and the run's counters. Its ticks run in
+``launch.runner.Runner``; through the runner's hooks it records latency, guards against divergence
 (rolling the learner back), logs episodes and metrics, writes checkpoints (``launch.run_checkpoints``,
-with the env's state from ``launch.env_state``) and paces. At the end it writes ``latency.json`` and
-``summary.json`` (``launch.results``); ``logger: tensorboard`` adds event files (``launch.tb_logger``).
+with the env's state from ``launch.env_state``) and paces. A batched learner (PPO) is also checked for
+finiteness right after each update, and its periodic checkpoints wait for the next rollout boundary,
+where its rollout is empty (``launch.learners``); the final and the signal checkpoints are written where
+the run stops, with the rollout's filled part, so resuming is exact either way. At the end it
+writes ``latency.json`` and ``summary.json`` (``launch.results``); ``logger: tensorboard`` adds event
+files (``launch.tb_logger``).
 """
 import dataclasses
 import json
@@ -18,14 +23,14 @@ import numpy as np
 from controller.config import to_dict
 from launch import results as R
 from launch.env_state import capture_env_state, env_state_kind, restore_env_state
-from launch.learner_health import LearnerHealth
 from launch.envcheck import check_spaces, first_reset, make_env
-from launch.run_checkpoints import learner_finite, load_newest_valid, roll_back_learner, write_checkpoint
+from launch.learners import build_learner
+from launch.run_checkpoints import load_newest_valid, roll_back_learner, write_checkpoint
 from launch.runner import Runner
 from launch.tb_logger import TB_DIR, TensorBoardLogger, check_logger
 from launch.train_config import TrainError
 from launch.train_progress import TrainProgress
-from launch.train_records import TickLatency
+from launch.train_records import TickLatency, run_summary
 
 RECENT_RETURNS = 100   # episode returns kept for the recent mean (and in checkpoints)
 
@@ -36,11 +41,7 @@ class Trainer:
     checkpoint; ``run()`` trains up to ``cfg.steps`` and returns the summary dict."""
 
     def __init__(self, cfg, run_dir, resume=False, echo=print):
-        import gymnasium as gym
-
         import envs  # noqa: F401  (registers the ids)
-        from controller.agent import Agent
-        from controller.warmup import describe_kernel_cache
 
         check_logger(cfg.logger)   # before the env and the folder: a missing tensorboardX leaves nothing
         self.cfg = cfg
@@ -48,12 +49,9 @@ class Trainer:
         self.echo = echo
         self.env = make_env(cfg.env_id, cfg.env_kwargs)
         check_spaces(self.env, cfg.env_id)
-        discrete = isinstance(self.env.action_space, gym.spaces.Discrete)
-        echo("  " + describe_kernel_cache(cfg.agent.dtype, discrete,
-                                          "critic_thread" if cfg.critic_thread else "gymnasium"))
         t_kernels = time.perf_counter()
-        self.agent = Agent(self.env.observation_space, self.env.action_space, cfg.agent, seed=cfg.seed,
-                           critic_thread=cfg.critic_thread)
+        self.learner = build_learner(cfg, self.env, echo)   # ConfigError naming learner if the env does not fit
+        self.agent = self.learner.agent
         self.latency = TickLatency()
         self.runner = Runner(self.agent, self.env)
         self.rollbacks = self.late_ticks = 0
@@ -63,11 +61,12 @@ class Trainer:
         self.stop_reason = None
         self.env_kind = env_state_kind(self.env)
         self._last_good = None    # the newest checkpoint written or loaded by this process
-        self.health = LearnerHealth(self.agent)
+        self._checkpoint_due = False   # a batched learner's periodic checkpoint waits for its boundary
+        self.health = self.learner.health()
         self._changing = _changing_dynamics(self.env)
         self._segment = None      # the dynamics segment of the last logged episode
-        self._warm_up(Agent)
-        echo(f"  kernels ready in {time.perf_counter() - t_kernels:.1f} s")
+        self.learner.warm_up(self.env)
+        echo(f"  {self.learner.describe()}; kernels ready in {time.perf_counter() - t_kernels:.1f} s")
         if resume:
             self._resume()
         else:
@@ -106,8 +105,8 @@ class Trainer:
                              f"to continue that run, or choose another output)")
         # the first reset before the folder: an env that cannot reset leaves nothing behind
         self.runner.obs, _ = first_reset(self.env, self.cfg.env_id, self.cfg.env_kwargs, self.cfg.seed)
-        if self.cfg.agent_from:
-            self._load_learner(Path(self.cfg.agent_from))
+        if self.cfg.agent_from:   # TrainError when it does not fit this env
+            self.learner.start_from(Path(self.cfg.agent_from))
         (self.dir / R.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         self._write_config()
         (self.dir / R.MONITOR).write_text(R.monitor_header(self.t_start, self.cfg.env_id))
@@ -124,6 +123,7 @@ class Trainer:
         runner.step, runner.episodes = int(run["step"]), int(run["episodes"])
         runner.ep_return, runner.ep_length = float(run["ep_return"]), int(run["ep_length"])
         self.rollbacks, self.late_ticks = int(run["rollbacks"]), int(run.get("late_ticks", 0))
+        self._checkpoint_due = bool(run.get("checkpoint_due", False))
         self.recent = [float(v) for v in run["recent"]]
         self.wall_before = float(run["wall_s"])
         self.t_start = float(run["t_start"])
@@ -146,28 +146,6 @@ class Trainer:
         self.echo(f"resumed {self.dir} from {path.name} (step {self.step}, {self.episodes} episodes"
                   + ("" if exact else "; this env's episode restarts") + ")")
 
-    def _load_learner(self, path):
-        """The learner of checkpoint ``path`` (a new run's start), at the start of an episode;
-        TrainError when it does not fit this env."""
-        from controller.agent import load_agent
-        from controller.checkpoint import CheckpointError
-        try:
-            load_agent(path, self.agent)
-        except CheckpointError as err:
-            raise TrainError(f"agent_from {err}") from None
-        self.agent.reset()
-
-    def _warm_up(self, agent_cls):
-        """Load every compiled kernel on a throwaway agent so that the first timed tick is not a
-        compilation (the real agent, env and RNGs are untouched)."""
-        spare = agent_cls(self.env.observation_space, self.env.action_space, self.cfg.agent, seed=self.cfg.seed,
-                          critic_thread=self.cfg.critic_thread)
-        obs = np.zeros(self.env.observation_space.shape, self.env.observation_space.dtype)
-        for terminated in (False, False, True):
-            spare.act(obs)
-            spare.learn(0.0, obs, terminated, False)
-        spare.close()
-
     def _log(self, record):
         record.setdefault("wall_s", round(self._wall(), 3))
         self.metrics_file.write(json.dumps(record) + "\n")
@@ -182,12 +160,12 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints and guard
     def learner_finite(self):
         """True when every parameter, trace and statistic array of the learner is finite."""
-        return learner_finite(self.agent)
+        return self.learner.finite()
 
     def checkpoint(self):
         """Write checkpoints/ckpt-<step>.npz atomically (learner + run + env state), keep the newest
         ``keep_checkpoints``. A non-finite learner is rolled back instead of saved (returns None)."""
-        if not learner_finite(self.agent):
+        if not self.learner.finite():
             self.rollback("non-finite learner arrays at checkpoint")
             return None
         t0 = time.perf_counter()
@@ -202,8 +180,9 @@ class Trainer:
         run = {"step": runner.step, "episodes": runner.episodes, "ep_return": runner.ep_return,
                "ep_length": runner.ep_length, "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
                "recent": self.recent, "wall_s": self._wall(), "t_start": self.t_start, "hist": hist,
-               "env": env_meta, "env_id": self.cfg.env_id, "env_kwargs": self.cfg.env_kwargs}
-        path = write_checkpoint(self.dir, self.step, self.agent, arrays, run, self.cfg.keep_checkpoints)
+               "env": env_meta, "env_id": self.cfg.env_id, "env_kwargs": self.cfg.env_kwargs,
+               "checkpoint_due": self._checkpoint_due, "learner": self.learner.kind}
+        path = write_checkpoint(self.dir, self.step, self.learner, arrays, run, self.cfg.keep_checkpoints)
         self._last_good = path
         self._log({"kind": "checkpoint", "step": self.step, "file": path.name,
                    "seconds": round(time.perf_counter() - t0, 4)})
@@ -214,9 +193,9 @@ class Trainer:
         self.rollbacks += 1
         if self.rollbacks > self.cfg.max_rollbacks:
             raise TrainError(f"divergence at step {self.step} ({reason}): more than max_rollbacks="
-                             f"{self.cfg.max_rollbacks} rollbacks; lower agent.alpha or raise "
-                             f"divergence_delta")
-        used = roll_back_learner(self.dir, self.agent, self._last_good, self.echo)
+                             f"{self.cfg.max_rollbacks} rollbacks; lower "
+                             f"{'ppo.lr' if self.learner.kind == 'ppo' else 'agent.alpha or raise divergence_delta'}")
+        used = roll_back_learner(self.dir, self.learner, self._last_good, self.echo)
         if used is None:
             raise TrainError(f"divergence at step {self.step} ({reason}) and no valid checkpoint to roll "
                              f"back to in {self.dir / R.CHECKPOINTS}")
@@ -275,8 +254,8 @@ class Trainer:
     def _loop(self, progress):
         """The runner's ticks up to cfg.steps, with train's hooks: latency and the |δ| guard after each
         learn, the episode's records at its end, then checks, metrics, checkpoints, progress, pacing."""
-        cfg, runner, agent = self.cfg, self.runner, self.agent
-        record, stats, bound = self.latency.record, agent.stats, cfg.divergence_delta
+        cfg, runner, learner = self.cfg, self.runner, self.learner
+        record, stats, bound = self.latency.record, learner.agent.stats, cfg.divergence_delta
         pace = _Pacer(cfg.rate_hz or 1.0 / float(getattr(self.env.unwrapped, "dt", 0.02))) \
             if cfg.pace == "realtime" else None
         speed = [time.monotonic(), runner.step]   # time and step of the last periodic record
@@ -288,13 +267,14 @@ class Trainer:
             self.rollback(f"|delta| = {abs(stats['last_delta']):.3g} > divergence_delta = {bound:g}")
             return True
 
-        health = self.health
+        health, batched = self.health, learner.batched
 
         def after_tick():
             step = runner.step
             if step % health.sample_every == 0:
                 health.sample()
-            if step % cfg.check_every == 0 and not learner_finite(agent):
+            updated = batched and learner.at_boundary()   # a batch update ran in this tick's learn
+            if (updated or step % cfg.check_every == 0) and not learner.finite():
                 self.rollback("non-finite learner arrays")
                 return
             if step % cfg.metrics_every == 0:
@@ -302,6 +282,9 @@ class Trainer:
                 self._periodic((step - speed[1]) / max(now - speed[0], 1e-9))
                 speed[:] = now, step
             if step % cfg.checkpoint_every == 0:
+                self._checkpoint_due = True
+            if self._checkpoint_due and (updated or not batched):
+                self._checkpoint_due = False
                 self.checkpoint()
             if step >= progress.next_step:
                 progress.update(step, self._progress_line)
@@ -338,20 +321,10 @@ class Trainer:
         path = self.checkpoint()
         lat = self.latency_record()
         (self.dir / R.LATENCY).write_text(json.dumps(lat, indent=1))
-        s = self.agent.stats
-        summary = {"env_id": cfg.env_id, "cell": cfg.agent.cell, "seed": cfg.seed, "steps": self.step,
-                   "target_steps": cfg.steps, "episodes": self.episodes,
-                   "stop_reason": self.stop_reason or "steps reached",
-                   "recent_return": R.finite_or_none(self._recent_return()),
-                   "first_returns": R.finite_or_none(float(np.mean([r for r, _, _ in
-                                                                    R.read_monitor(self.dir)[1][:10]]))
-                                                     if self.episodes else float("nan")),
-                   "wall_s": round(self._wall(), 2), "updates": s["updates"], "skipped": s["skipped"],
-                   "refused": s["refused"], "non_finite_inputs": s["non_finite_inputs"],
-                   "rollbacks": self.rollbacks, "late_ticks": self.late_ticks,
-                   "act_learn_us": lat["act_learn"], "env_step_us": lat["env_step"],
-                   "critic_thread": cfg.critic_thread, "checkpoint": path.name if path else None,
-                   "env_state": self.env_kind}
+        summary = run_summary(cfg, self.agent.stats, lat, R.read_monitor(self.dir)[1], {
+            "steps": self.step, "episodes": self.episodes, "stop_reason": self.stop_reason or "steps reached",
+            "recent_return": self._recent_return(), "wall_s": round(self._wall(), 2), "rollbacks": self.rollbacks,
+            "late_ticks": self.late_ticks, "checkpoint": path.name if path else None, "env_state": self.env_kind})
         (self.dir / R.SUMMARY).write_text(json.dumps(summary, indent=1))
         self._log({"kind": "end", "step": self.step, "reason": summary["stop_reason"],
                    "episodes": self.episodes, "rollbacks": self.rollbacks})
@@ -360,7 +333,7 @@ class Trainer:
         if self.tb is not None:
             self.tb.close()
         self.env.close()
-        self.agent.close()
+        self.learner.close()
         summary["plots"] = []
         if cfg.plots:
             from launch.plot import plot_run

@@ -1,6 +1,8 @@
 """PPO-RTRL learner (controller.ppo): the batched RTU step against RTUCell, the hand-written minibatch
 gradient against torch autograd on the same stored states and traces, GAE against a direct loop, the
-normalisers against gymnasium's statistics, and a short learning check on a task that needs memory."""
+normalisers against gymnasium's statistics, a short learning check on a task that needs memory, the
+feed-forward variant (cell: none) and a checkpoint round trip in the middle of a rollout."""
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -14,6 +16,7 @@ from controller.ppo_buffer import ObservationNormalizer, RewardScaler, gae
 from controller.ppo_config import PPOConfig
 
 VARIANTS = ("linear", "nonlinear")
+CELLS = {"linear": "rtu-linear", "nonlinear": "rtu-nonlinear", None: "none"}
 OBS, ACT = 5, 2
 
 
@@ -21,7 +24,7 @@ def _small_agent(variant, **overrides):
     """A float64 PPOAgent of test size whose update is intercepted: after one rollout of 32 steps (a
     termination at step 9, a truncation at step 20) the stored arrays are complete and GAE is filled."""
     kw = {"rollout_steps": 32, "minibatches": 4, "encoder_width": 8, "n_units": 6, "head_width": 8,
-          "dtype": "float64", "cell": "rtu-linear" if variant == "linear" else "rtu-nonlinear",
+          "dtype": "float64", "cell": CELLS[variant],
           "entropy_coef": 0.01, **overrides}
     cfg = PPOConfig(**kw)
     agent = PPOAgent(gym.spaces.Box(-np.inf, np.inf, (OBS,), np.float64),
@@ -59,7 +62,7 @@ def test_batch_step_equals_cell_forward(variant):
     np.testing.assert_allclose(c, np.array(news), rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS + (None,))
 def test_update_forward_reproduces_the_act_path(variant):
     """Before any update the minibatch forward from the stored c_{t-1} gives the stored x_t, V and log-prob."""
     agent = _small_agent(variant)
@@ -74,33 +77,15 @@ def test_update_forward_reproduces_the_act_path(variant):
 
 # ----------------------------------------------------------------------------- gradient vs torch
 def _torch_gradients(agent, idx):
-    """The same PPO loss in torch autograd, from the stored tensors; the RTU step from c_{t-1} uses the
-    current parameters for the input path, and S_t · (p − p.detach()) for the parameters' path."""
+    """The same PPO loss in torch autograd, from the stored tensors (the RTU step: ``_torch_rtu``; without a
+    cell the heads read the encoder's output)."""
     torch = pytest.importorskip("torch")
     cfg, ro, eps = agent.config, agent.rollout, agent.config.clip
     P = {k: torch.tensor(np.array(v), dtype=torch.float64, requires_grad=True) for k, v in agent.params.items()}
     T = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
     o, cp, s_vec, s_mat = T(ro.obs[idx]), T(ro.c_prev[idx]), T(ro.trace_vec[idx]), T(ro.trace_mat[idx])
     x = torch.tanh(o @ P["enc_w"].T + P["enc_b"])
-    e_nu = torch.exp(P["nu_log"].detach())
-    r = torch.exp(-e_nu)
-    theta = torch.exp(P["theta_log"].detach())
-    g, phi, eta = r * torch.cos(theta), r * torch.sin(theta), torch.sqrt(1.0 - r * r) + 1e-8
-    a1 = g * cp[:, 0] - phi * cp[:, 1] + eta * (x @ P["w1"].detach().T)
-    a2 = g * cp[:, 1] + phi * cp[:, 0] + eta * (x @ P["w2"].detach().T)
-    if cfg.variant == "nonlinear":
-        a1, a2 = torch.relu(a1), torch.relu(a2)
-    dp = {k: P[k] - P[k].detach() for k in ("nu_log", "theta_log", "w1", "w2")}
-    s1_w1, s2_w1 = s_mat[:, 0].transpose(1, 2), s_mat[:, 1].transpose(1, 2)   # (B, n, d)
-    if cfg.variant == "linear":
-        s1_w2, s2_w2 = -s2_w1, s1_w1
-    else:
-        s1_w2, s2_w2 = s_mat[:, 2].transpose(1, 2), s_mat[:, 3].transpose(1, 2)
-    c1 = (a1 + s_vec[:, 0] * dp["nu_log"] + s_vec[:, 2] * dp["theta_log"]
-          + (s1_w1 * dp["w1"]).sum(-1) + (s1_w2 * dp["w2"]).sum(-1))
-    c2 = (a2 + s_vec[:, 1] * dp["nu_log"] + s_vec[:, 3] * dp["theta_log"]
-          + (s2_w1 * dp["w1"]).sum(-1) + (s2_w2 * dp["w2"]).sum(-1))
-    y = torch.cat([torch.relu(c1), torch.relu(c2)] if cfg.variant == "linear" else [c1, c2], dim=1)
+    y = x if cfg.variant is None else _torch_rtu(cfg, P, x, cp, s_vec, s_mat)
     ha = torch.tanh(y @ P["actor_w1"].T + P["actor_b1"])
     mean = ha @ P["actor_w2"].T + P["actor_b2"]
     hv = torch.tanh(y @ P["critic_w1"].T + P["critic_b1"])
@@ -119,7 +104,32 @@ def _torch_gradients(agent, idx):
     return {k: t.grad.numpy() for k, t in P.items()}, loss.item(), ratio.detach().numpy(), v.detach().numpy()
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+def _torch_rtu(cfg, P, x, cp, s_vec, s_mat):
+    """y_t of the RTU step from c_{t-1} in torch: the current parameters on the input path, and
+    S_t · (p − p.detach()) for the parameters' path."""
+    import torch
+    e_nu = torch.exp(P["nu_log"].detach())
+    r = torch.exp(-e_nu)
+    theta = torch.exp(P["theta_log"].detach())
+    g, phi, eta = r * torch.cos(theta), r * torch.sin(theta), torch.sqrt(1.0 - r * r) + 1e-8
+    a1 = g * cp[:, 0] - phi * cp[:, 1] + eta * (x @ P["w1"].detach().T)
+    a2 = g * cp[:, 1] + phi * cp[:, 0] + eta * (x @ P["w2"].detach().T)
+    if cfg.variant == "nonlinear":
+        a1, a2 = torch.relu(a1), torch.relu(a2)
+    dp = {k: P[k] - P[k].detach() for k in ("nu_log", "theta_log", "w1", "w2")}
+    s1_w1, s2_w1 = s_mat[:, 0].transpose(1, 2), s_mat[:, 1].transpose(1, 2)   # (B, n, d)
+    if cfg.variant == "linear":
+        s1_w2, s2_w2 = -s2_w1, s1_w1
+    else:
+        s1_w2, s2_w2 = s_mat[:, 2].transpose(1, 2), s_mat[:, 3].transpose(1, 2)
+    c1 = (a1 + s_vec[:, 0] * dp["nu_log"] + s_vec[:, 2] * dp["theta_log"]
+          + (s1_w1 * dp["w1"]).sum(-1) + (s1_w2 * dp["w2"]).sum(-1))
+    c2 = (a2 + s_vec[:, 1] * dp["nu_log"] + s_vec[:, 3] * dp["theta_log"]
+          + (s2_w1 * dp["w1"]).sum(-1) + (s2_w2 * dp["w2"]).sum(-1))
+    return torch.cat([torch.relu(c1), torch.relu(c2)] if cfg.variant == "linear" else [c1, c2], dim=1)
+
+
+@pytest.mark.parametrize("variant", VARIANTS + (None,))
 def test_minibatch_gradient_equals_torch_autograd(variant):
     agent = _small_agent(variant)
     rng = np.random.default_rng(11)
@@ -232,6 +242,15 @@ def test_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="lr"):
         PPOConfig(lr=0.0)
     assert PPOConfig().minibatch_size == 64 and PPOConfig(cell="rtu-nonlinear").variant == "nonlinear"
+    assert PPOConfig(cell="none").variant is None
+
+
+def test_feed_forward_rollout_stores_no_state_or_traces():
+    spaces = (gym.spaces.Box(-np.inf, np.inf, (8,), np.float64), gym.spaces.Box(-1.0, 1.0, (6,), np.float32))
+    sizes = {cell: PPOAgent(*spaces, PPOConfig(cell=cell, rollout_steps=64, minibatches=4)).rollout.bytes_per_step
+             for cell in ("rtu-linear", "none")}
+    # float32, n_obs 8, d 64, a 6: 4 (8 + 64 + 12) + 6 * 8 + 2 bytes; the RTU adds 4 (6 n + 2 d n)
+    assert sizes == {"rtu-linear": 386 + 4 * (6 * 192 + 2 * 64 * 192), "none": 386}
 
 
 # ----------------------------------------------------------------------------- learning
@@ -288,3 +307,37 @@ def test_act_and_learn_allocate_no_array_between_updates():
                      gym.spaces.Box(-1.0, 1.0, (ACT,), np.float32), cfg, seed=0)
     assert_ticks_allocate_no_array(agent, OBS)   # 350 ticks: no update runs
     assert agent.stats["rollouts"] == 0 and agent.stats["steps"] == 350
+
+
+# ----------------------------------------------------------------------------- checkpoints
+@pytest.mark.parametrize("cell", ["rtu-nonlinear", "none"])
+def test_checkpoint_mid_rollout_continues_bit_identically(tmp_path, cell):
+    from controller.checkpoint import CheckpointError
+    from controller.ppo_checkpoint import read_ppo, save_ppo
+
+    cfg = PPOConfig(rollout_steps=32, minibatches=4, encoder_width=8, n_units=6, head_width=8, cell=cell)
+    spaces = (gym.spaces.Box(-np.inf, np.inf, (OBS,), np.float64), gym.spaces.Box(-1.0, 1.0, (ACT,), np.float32))
+    rng = np.random.default_rng(0)
+    obs, rewards = 2.0 * rng.standard_normal((121, OBS)), rng.standard_normal(120)
+
+    def drive(agent, start, stop):
+        actions = []
+        for t in range(start, stop):
+            actions.append(agent.act(obs[t]).copy())
+            agent.learn(rewards[t], obs[t + 1], t % 25 == 24, t % 40 == 39)
+        return np.array(actions)
+
+    a = PPOAgent(*spaces, cfg, seed=3)
+    drive(a, 0, 45)   # one update, then 13 steps into the next rollout, mid-episode
+    path = save_ppo(tmp_path / "a.npz", a, {"note": 1})
+    b = PPOAgent(*spaces, cfg, seed=99)   # another seed: everything comes from the file
+    assert read_ppo(path, b) == {"note": 1} and b._t == 13
+    np.testing.assert_array_equal(drive(a, 45, 110), drive(b, 45, 110))   # two more updates
+    assert a.stats["rollouts"] == b.stats["rollouts"] == 3
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)
+    other = PPOAgent(*spaces, dataclasses.replace(cfg, head_width=9), seed=3)
+    before = {k: v.copy() for k, v in other.params.items()}
+    with pytest.raises(CheckpointError, match="ppo.head_width: checkpoint has 8, agent has 9"):
+        read_ppo(path, other)
+    assert all(np.array_equal(before[k], other.params[k]) for k in before) and other._t == 0
