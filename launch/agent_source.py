@@ -59,6 +59,10 @@ def resolve_checkpoint(source, key="--agent"):
         except CheckpointError as err:
             errors.append(str(err))
             continue
+        if meta.get("learner") == "ppo":   # the batch learner's network is not the streaming agent's
+            errors.append(f"{candidate}: holds a ppo learner; only streaming agents can be deployed or "
+                          f"started from so far (resume a ppo run with 'rtu-control train --resume')")
+            continue
         if "config" not in meta or "n_obs" not in meta:
             errors.append(f"{candidate}: not a checkpoint of an agent (no agent config)")
             continue

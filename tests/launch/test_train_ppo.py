@@ -183,6 +183,9 @@ def test_a_checkpoint_of_the_other_learner_is_refused(tmp_path, capsys):
     assert main(["train", "--set", "learner=ppo", "--set", f"agent_from={ppo}",
                  "--set", f"output={tmp_path / 'x'}"]) == 2
     assert "agent_from: expected empty with learner: ppo" in capsys.readouterr().err
+    # nor does a streaming run or a deploy start from a ppo checkpoint: the message says what it holds
+    assert main(["train", "--set", f"agent_from={ppo}", "--set", f"output={tmp_path / 'y'}"]) == 2
+    assert "holds a ppo learner; only streaming agents can be deployed" in capsys.readouterr().err
 
 
 def test_a_diverged_update_rolls_back_at_once(tmp_path):
