@@ -31,7 +31,6 @@ on stderr), 2 for an adapter, task, policy or checkpoint that cannot be used. ``
 class.
 """
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path

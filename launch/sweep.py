@@ -15,13 +15,13 @@ validates every trial's train config, and runs the trials that are not done yet 
 
 Re-running the same command skips done trials, resumes interrupted ones from their newest checkpoint
 (``train --resume``) and retries failed ones; a folder that holds a different sweep (a trial whose
-config changed) is refused. One failing trial is recorded and does not stop the others. SIGINT/SIGTERM
-stop the sweep: running trials checkpoint and stop, and the next run continues them. Exit status: 0 when
+config changed) is refused, and so is a second sweep while one runs in the folder (``.lock``). One
+failing trial is recorded and does not stop the others. SIGINT/SIGTERM stop the sweep: running trials
+checkpoint and stop, and the next run continues them. Exit status: 0 when
 every trial is done, 1 when a trial failed or the sweep was stopped, 2 for bad input.
 """
 import json
 import signal
-import time
 from pathlib import Path
 
 import yaml
@@ -73,7 +73,6 @@ class Progress:
         self.total, self.done, self.failed, self.outstanding = total, total - todo, 0, todo
         self.slots, self.echo = slots, echo
         self.walls = []       # wall seconds of the trials finished in this session
-        self.t0 = time.monotonic()
 
     def eta(self):
         left = self.total - self.done - self.failed
@@ -95,8 +94,6 @@ def main_sweep(config_path, overrides=(), echo=print):
 def run_sweep(cfg, config_path, echo=print):
     """Run the sweep ``cfg`` (a SweepConfig; ``config_path``: its file, for base_config and messages):
     write the plan, run what is not done, write the report; returns the exit status."""
-    from launch.sweep_backends import LocalPool, RayPool
-
     out = sweep_dir(cfg, config_path)
     trials = expand(cfg, config_path, out)
     ids = [t.id for t in trials]
@@ -106,6 +103,15 @@ def run_sweep(cfg, config_path, echo=print):
     from launch.envcheck import check_env
     for env_id, kwargs in {(t.task, json.dumps(t.data.get("env_kwargs", {}), sort_keys=True)): 0 for t in trials}:
         check_env(env_id, json.loads(kwargs), key=f"{config_path}: env_id")
+    out.mkdir(parents=True, exist_ok=True)
+    with _lock(out, config_path):
+        return _run_trials(cfg, out, trials, echo)
+
+
+def _run_trials(cfg, out, trials, echo):
+    """Write the plan, run the trials not done on cfg's backend, report; the exit status."""
+    from launch.sweep_backends import LocalPool, RayPool
+
     files = _write_plan(out, cfg, trials)
     specs = [trial_spec(t, out, files[t.id]) for t in trials]
     todo = [s for s in specs if s["state_before"] != "done"]
@@ -156,6 +162,19 @@ def run_sweep(cfg, config_path, echo=print):
              f"{out / 'logs'}); run the same command again to retry them")
         return 1
     return 0
+
+
+def _lock(out, config_path):
+    """An exclusive lock on ``<out>/.lock`` (the open file); ConfigError when another sweep holds it:
+    two sweeps in one folder would run, and clean up, the same trials."""
+    import fcntl
+    f = open(out / ".lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise ConfigError(f"{config_path}: output {out}: another sweep is running in that folder") from None
+    return f
 
 
 def _report(out, echo):

@@ -238,3 +238,14 @@ def test_the_commands_import_neither_ray_nor_tensorboardx():
             "sys.modules if m.split('.')[0] in ('ray', 'tensorboardX', 'torch'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_second_sweep_in_a_running_sweeps_folder_is_refused(tmp_path):
+    import fcntl
+    path = _write(tmp_path, grid={"seed": [0]})
+    (tmp_path / "s").mkdir()
+    with open(tmp_path / "s" / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = _run(path)
+    assert proc.returncode == 2 and "another sweep is running" in proc.stderr
+    assert not (tmp_path / "s" / "trials").exists()
