@@ -224,9 +224,10 @@ def test_the_same_sweep_on_a_local_ray_instance(tmp_path):
     by_state = {}
     for o in _status(sweep):
         by_state.setdefault(o["state"], []).append(o["id"])
-    assert code == 1
-    assert len(by_state["done"]) == 12 and len(by_state["failed"]) == 6
-    assert all(i.startswith("diverges/") for i in by_state["failed"])
+    outcomes = "\n".join(lines + [json.dumps(o) for o in _status(sweep)])   # what to read when it fails
+    assert code == 1, outcomes
+    assert len(by_state.get("done", [])) == 12 and len(by_state.get("failed", [])) == 6, outcomes
+    assert all(i.startswith("diverges/") for i in by_state["failed"]), outcomes
     _check_report_matches_runs(sweep)
 
 
