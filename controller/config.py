@@ -165,19 +165,26 @@ def parse_override(text):
     return key.split("."), value
 
 
+def set_dotted(data, path, value, where):
+    """Put ``value`` at the key path ``path`` (list of names) of the nested dict ``data``, in place;
+    the mappings on the way are copied, not shared. ConfigError "<where>: a.b is not a mapping" when a
+    value on the way is not a mapping."""
+    node = data
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: {'.'.join(path[:i + 1])} is not a mapping")
+        node[part] = dict(child)
+        node = node[part]
+    node[path[-1]] = value
+
+
 def apply_overrides(data, overrides):
     """A copy of the nested dict data with each 'a.b=c' override applied."""
     data = dict(data)
     for text in overrides:
         path, value = parse_override(text)
-        node = data
-        for i, part in enumerate(path[:-1]):
-            child = node.get(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {text!r}: {'.'.join(path[:i + 1])} is not a mapping")
-            node[part] = dict(child)
-            node = node[part]
-        node[path[-1]] = value
+        set_dotted(data, path, value, f"--set {text!r}")
     return data
 
 

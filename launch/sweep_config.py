@@ -30,7 +30,7 @@ import typing
 from pathlib import Path
 from typing import Literal
 
-from controller.config import ConfigError, build_config, check, check_output_path, read_yaml
+from controller.config import ConfigError, build_config, check, check_output_path, read_yaml, set_dotted
 
 TASK_KEY, SEED_KEY = "env_id", "seed"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
@@ -108,19 +108,6 @@ def sweep_dir(cfg, path):
     return Path(cfg.output) if cfg.output else Path("results") / "sweeps" / default_name(cfg, path)
 
 
-def _set_dotted(data, key, value, where):
-    """data with ``value`` at the dotted ``key`` (nested dicts copied, not shared)."""
-    parts = key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])} is not a mapping")
-        node[part] = dict(child)
-        node = node[part]
-    node[parts[-1]] = value
-
-
 def _merge(data, updates, where):
     """Apply a mapping of (nested or dotted) train keys onto ``data`` in place."""
     for key, value in updates.items():
@@ -129,7 +116,7 @@ def _merge(data, updates, where):
             _merge(child, value, f"{where}.{key}")
             data[key] = child
         else:
-            _set_dotted(data, key, value, f"{where}.{key}")
+            set_dotted(data, key.split("."), value, f"{where}.{key}")
 
 
 def _label(value):
@@ -163,7 +150,7 @@ def expand(cfg, sweep_path, out_dir):
             data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
             _merge(data, updates, f"variants.{variant}")
             for key, value in zip(keys, values):
-                _set_dotted(data, key, value, f"grid.{key}")
+                set_dotted(data, key.split("."), value, f"grid.{key}")
             parts = [variant] + [f"{k}={_label(v)}" for k, v in zip(keys, values)]
             trial_id = "/".join(parts)
             data["output"] = str(Path(out_dir) / "trials" / trial_id)
